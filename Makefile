@@ -1,0 +1,56 @@
+# gs_perception developer entry points. `make` lists the targets; `make test` is what CI (.ci/run) runs.
+# Everything runs from the repository root inside the venv $(VENV), built once by `make setup`.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY = $(VENV)/bin/python
+CONSTRAINTS = requirements/constraints.txt
+# --isolated: ignore local pip config (a find-links dir with a CPU-only torch wheel that does not work with
+# PyPI's torchvision; see the header of $(CONSTRAINTS) and docs/install.md).
+PIP_INSTALL = $(PY) -m pip install --isolated --disable-pip-version-check
+STAMP = $(VENV)/.stamp
+PYTEST_ARGS ?=
+
+# Headless OpenGL for pyrender (EGL: Mesa llvmpipe on CPU, the NVIDIA driver on a GPU).
+PYOPENGL_PLATFORM ?= egl
+export PYOPENGL_PLATFORM
+
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+.PHONY: help setup test demo bench lint clean distclean
+
+help: ## list the targets
+	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [PYTEST_ARGS='-k name -x']"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+# Rebuilt only when the pins or the package metadata change, so a second `make test` installs nothing.
+# --no-build-isolation: the editable build uses the pinned setuptools installed by the line before it.
+$(STAMP): $(CONSTRAINTS) setup.py setup.cfg scripts/install_system_deps.sh
+	PYTHON=$(PYTHON) bash scripts/install_system_deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -c $(CONSTRAINTS) pip setuptools
+	$(PIP_INSTALL) -c $(CONSTRAINTS) --no-build-isolation -e '.[dev]'
+	touch $@
+
+setup: $(STAMP) ## create the venv (.venv) with the pinned dependencies and gs_perception (editable)
+
+test: $(STAMP) ## run the test suite (CPU; gpu/ros tests skip themselves); extra args via PYTEST_ARGS
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP) ## small end-to-end demo on CPU, outputs in runs/demo
+	MPLBACKEND=Agg $(PY) -m gs_perception.cli demo --out runs/demo
+
+bench: $(STAMP) ## rasteriser and fitting benchmarks (print figures; not tests)
+	$(PY) benchmarks/bench_rasterizer.py && $(PY) benchmarks/bench_fit.py
+
+lint: $(STAMP) ## ruff lint + format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean: ## remove runs/ and caches (keeps the venv)
+	rm -rf runs .pytest_cache .ruff_cache
+	find . \( -path ./.git -o -path ./.venv -o -path './$(VENV)' \) -prune -o \
+		-type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove the venv and build outputs
+	rm -rf $(VENV) build install log *.egg-info

@@ -1,0 +1,1 @@
+"""ROS-free core: cameras, Gaussian clouds, I/O, rendering and per-scene fitting."""

@@ -1,0 +1,193 @@
+"""One entry point for rendering a :class:`GaussianCloud`: gsplat on CUDA, our torch rasteriser elsewhere.
+
+Backends (``backend=``):
+
+- ``"gsplat"``: ``gsplat.rasterization`` (CUDA only; imported lazily, never on a machine without a usable
+  GPU, because importing its CUDA backend there starts a JIT compile that fails after minutes).
+- ``"torch"``: :func:`~gs_perception.core.rasterize.rasterize_tiled`, CPU or GPU, differentiable.
+- ``"dense"``: :func:`~gs_perception.core.rasterize_reference.rasterize_dense`, the slow oracle.
+- ``"auto"``: gsplat when the cloud is on a CUDA device and gsplat imports, else torch.
+
+All backends take world→camera ``viewmats`` (OpenCV axes) and return the same :class:`RenderOutput`,
+so the fitter and the densification strategy do not care which one ran.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .gaussians import GaussianCloud
+from .projection import covariance_3d, project_gaussians
+from .rasterize import RasterConfig, rasterize_tiled
+from .rasterize_reference import rasterize_dense
+from .sh import eval_sh
+
+BACKENDS = ("auto", "gsplat", "torch", "dense")
+
+
+@dataclass
+class RenderOutput:
+    """Images from C cameras plus what densification needs.
+
+    Attributes:
+        colors: [C, H, W, 3] RGB composited over the background.
+        alphas: [C, H, W, 1] accumulated opacity.
+        depths: [C, H, W, 1] expected z-depth (Σ wᵢ zᵢ / alpha, metres; 0 where nothing was drawn).
+        means2d: [C, N, 2] projected centres; call ``retain_grad()`` before backward to read
+            view-space gradients (:meth:`strategy_info` does it for gsplat's strategies).
+        radii: [C, N, 2] int32 screen radii, 0 = not visible.
+        width, height: Image size.
+        backend: Backend that ran ("gsplat", "torch" or "dense").
+    """
+
+    colors: Tensor
+    alphas: Tensor
+    depths: Tensor
+    means2d: Tensor
+    radii: Tensor
+    width: int
+    height: int
+    backend: str
+
+    def strategy_info(self) -> dict[str, Any]:
+        """The ``info`` dict gsplat's densification strategies read (unpacked layout)."""
+        return {
+            "means2d": self.means2d,
+            "radii": self.radii,
+            "width": self.width,
+            "height": self.height,
+            "n_cameras": self.colors.shape[0],
+            "gaussian_ids": None,
+        }
+
+
+@functools.cache
+def gsplat_usable() -> bool:
+    """True when CUDA works and gsplat imports (checked once; CUDA is tested first so nothing compiles)."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import gsplat  # noqa: F401
+    except Exception:  # an import-time compile failure is as final as a missing package
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """Concrete backend for a request and a device; raises for an impossible request."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown render backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto":
+        return "gsplat" if device.type == "cuda" and gsplat_usable() else "torch"
+    if backend == "gsplat" and (device.type != "cuda" or not gsplat_usable()):
+        raise RuntimeError("backend 'gsplat' needs the Gaussians on a CUDA device and gsplat installed")
+    return backend
+
+
+def render(
+    cloud: GaussianCloud,
+    viewmats: Tensor,
+    Ks: Tensor,
+    width: int,
+    height: int,
+    sh_degree: int | None = None,
+    backgrounds: Tensor | None = None,
+    backend: str = "auto",
+    config: RasterConfig = RasterConfig(),
+) -> RenderOutput:
+    """Render Gaussians into C pinhole cameras (differentiable w.r.t. every cloud parameter).
+
+    Args:
+        cloud: N Gaussians (raw parameters; activated here).
+        viewmats: [C, 4, 4] world→camera, OpenCV axes (``inv(T_world_cam)``).
+        Ks: [C, 3, 3] intrinsics.
+        width, height: Image size in pixels.
+        sh_degree: SH degree to use (default: all the cloud has); lower during a stepwise schedule.
+        backgrounds: [C, 3] or [3] background RGB (default black).
+        backend: "auto", "gsplat", "torch" or "dense" (see the module docstring).
+        config: Rasterisation constants (gsplat's defaults).
+
+    Returns:
+        A :class:`RenderOutput`.
+    """
+    C = viewmats.shape[0]
+    assert viewmats.shape == (C, 4, 4) and Ks.shape == (C, 3, 3), (viewmats.shape, Ks.shape)
+    degree = cloud.sh_degree if sh_degree is None else min(sh_degree, cloud.sh_degree)
+    if backgrounds is not None and backgrounds.dim() == 1:
+        backgrounds = backgrounds.expand(C, 3)
+    which = resolve_backend(backend, cloud.device)
+    if which == "gsplat":
+        return _render_gsplat(cloud, viewmats, Ks, width, height, degree, backgrounds, config)
+
+    proj = project_gaussians(
+        cloud.means,
+        covariance_3d(cloud.quats, cloud.scales()),
+        viewmats,
+        Ks,
+        width,
+        height,
+        config.eps2d,
+        config.near_plane,
+        config.far_plane,
+    )
+    campos = -viewmats[:, :3, :3].transpose(1, 2) @ viewmats[:, :3, 3:]  # [C, 3, 1] camera centres
+    dirs = cloud.means[None] - campos[:, None, :, 0]  # [C, N, 3]
+    rgb = torch.clamp_min(eval_sh(degree, dirs, cloud.sh[None].expand(C, -1, -1, -1)) + 0.5, 0.0)
+    feats = torch.cat([rgb, proj.depths[..., None]], dim=-1)  # depth rides along as a 4th channel
+    bg = None if backgrounds is None else torch.cat([backgrounds, backgrounds.new_zeros(C, 1)], dim=-1)
+    raster = rasterize_tiled if which == "torch" else rasterize_dense
+    img, alphas = raster(
+        proj.means2d,
+        proj.conics,
+        cloud.opacities(),
+        feats,
+        proj.radii,
+        proj.depths,
+        width,
+        height,
+        bg,
+        config,
+    )
+    depth = img[..., 3:] / alphas.clamp_min(1e-10)
+    return RenderOutput(img[..., :3], alphas, depth, proj.means2d, proj.radii, width, height, which)
+
+
+def _render_gsplat(
+    cloud: GaussianCloud,
+    viewmats: Tensor,
+    Ks: Tensor,
+    width: int,
+    height: int,
+    degree: int,
+    backgrounds: Tensor | None,
+    config: RasterConfig,
+) -> RenderOutput:
+    from gsplat import rasterization
+
+    colors, alphas, meta = rasterization(
+        means=cloud.means,
+        quats=cloud.quats,
+        scales=cloud.scales(),
+        opacities=cloud.opacities(),
+        colors=cloud.sh,
+        viewmats=viewmats,
+        Ks=Ks,
+        width=width,
+        height=height,
+        sh_degree=degree,
+        backgrounds=backgrounds,
+        render_mode="RGB+ED",
+        packed=False,
+        eps2d=config.eps2d,
+        near_plane=config.near_plane,
+        far_plane=config.far_plane,
+        tile_size=config.tile_size,
+    )
+    return RenderOutput(
+        colors[..., :3], alphas, colors[..., 3:], meta["means2d"], meta["radii"], width, height, "gsplat"
+    )
