@@ -37,6 +37,7 @@ setup(
         "torchvision",
         "numpy",
         "scipy",
+        "PyYAML",
         "trimesh",
         "pyrender",
         "PyOpenGL",

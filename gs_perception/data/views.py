@@ -108,6 +108,18 @@ class RenderedViews:
     mask: Tensor
 
 
+def _load_triton_before_mesa() -> None:
+    """Import triton (torch's GPU compiler, pulled in later by torch.optim) before Mesa's EGL driver.
+
+    Both bundle LLVM; when Mesa's llvmpipe loads first, a later ``import triton`` segfaults the process
+    (seen with torch 2.13 / triton 3.7 / Mesa 22.3: render views, then build an Adam optimiser).
+    """
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
+
+
 def render_views(
     mesh: trimesh.Trimesh,
     config: ViewRenderConfig,
@@ -125,6 +137,7 @@ def render_views(
     Returns:
         :class:`RenderedViews` with [N, H, W(, 4)] images.
     """
+    _load_triton_before_mesa()
     import pyrender  # lazy: see the module docstring
 
     poses = torch.as_tensor(poses)
