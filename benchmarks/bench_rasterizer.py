@@ -59,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dense-repeats", type=int, default=1, help="timed runs of the dense oracle (slow)")
     p.add_argument("--tile-sizes", default="1,2,4,8,16", help="comma-separated torch_tile_size values")
     p.add_argument("--seed", type=int, default=0, help="scene seed")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--atol", type=float, default=1e-4, help="max colour difference to dense before failing")
     p.add_argument("--json", metavar="OUT", help="write the configuration, environment and timings here")
     p.add_argument("--quick", action="store_true", help="smoke run: 500 Gaussians at 32 px")
@@ -233,6 +234,8 @@ def run_all(args: argparse.Namespace) -> tuple[list[Timing], float | None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     env = environment()
     scene = f"{args.gaussians} Gaussians (SH degree {args.sh_degree}), {args.views} views of {args.size} px²"
     print(f"{scene}; torch {env['torch']}, {env['threads']} threads, CPU {env['cpu']}", flush=True)

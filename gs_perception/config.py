@@ -60,7 +60,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str =
             type=kind,
             nargs=nargs,
             default=argparse.SUPPRESS,
-            help=f"{docs.get(f.name, '')} (default: {default})",
+            help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
         )
 
 
