@@ -116,8 +116,17 @@ def time_step(
     return t1 - t0, time.perf_counter() - t1, out.colors.detach()
 
 
-def time_backend(cloud, viewmats, Ks, size, backend, config, repeats, warmup=True) -> tuple[Timing, Tensor]:
-    """Median forward/backward time over ``repeats`` runs after an untimed warm-up run."""
+def time_backend(
+    cloud: GaussianCloud,
+    viewmats: Tensor,
+    Ks: Tensor,
+    size: int,
+    backend: str,
+    config: RasterConfig,
+    repeats: int,
+    warmup: bool = True,
+) -> tuple[Timing, Tensor]:
+    """Median forward/backward time over ``repeats`` runs after an untimed warm-up run; last run's colours."""
 
     def step(leaf: GaussianCloud) -> RenderOutput:
         return render(leaf, viewmats, Ks, size, size, backend=backend, config=config)
@@ -134,9 +143,12 @@ def time_backend(cloud, viewmats, Ks, size, backend, config, repeats, warmup=Tru
     return Timing(backend, tile, fwd, bwd, runs=runs), colors
 
 
-def time_dense(cloud, viewmats, Ks, size, repeats) -> tuple[Timing, Tensor]:
-    """The dense oracle, one camera at a time (its autograd graph for all views at once does not fit in
-    memory at 5k Gaussians; views are independent, so the sum is the cost of one batched step)."""
+def time_dense(
+    cloud: GaussianCloud, viewmats: Tensor, Ks: Tensor, size: int, repeats: int
+) -> tuple[Timing, Tensor]:
+    """The dense oracle, one camera at a time: its autograd graph (a few image-sized tensors per Gaussian)
+    then holds one view, and progress can be printed. Views are independent, so the sum over views is the
+    cost of one batched step."""
     runs, colors = [], None
     for r in range(repeats):
         fwd_total, bwd_total, per_view = 0.0, 0.0, []

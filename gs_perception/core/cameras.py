@@ -125,14 +125,15 @@ def look_at(eye: Tensor, target: Tensor, up: Tensor | None = None) -> Tensor:
     eye, target = torch.as_tensor(eye, dtype=torch.float32), torch.as_tensor(target, dtype=torch.float32)
     eye, target = torch.broadcast_tensors(eye, target.to(eye))
     up = torch.tensor([0.0, 0.0, 1.0]) if up is None else torch.as_tensor(up, dtype=eye.dtype)
+    up = up.to(eye)
     z = torch.nn.functional.normalize(target - eye, dim=-1)
     x = torch.linalg.cross(z, up.expand_as(z), dim=-1)
     # Looking along ±up leaves x undefined: any perpendicular works, so take world x's projection.
     degenerate = x.norm(dim=-1, keepdim=True) < 1e-6
-    alt = torch.linalg.cross(z, torch.tensor([1.0, 0.0, 0.0]).expand_as(z), dim=-1)
+    alt = torch.linalg.cross(z, torch.tensor([1.0, 0.0, 0.0]).to(z).expand_as(z), dim=-1)
     x = torch.nn.functional.normalize(torch.where(degenerate, alt, x), dim=-1)
     y = torch.linalg.cross(z, x, dim=-1)
-    T = torch.zeros(eye.shape[:-1] + (4, 4), dtype=eye.dtype)
+    T = torch.zeros(eye.shape[:-1] + (4, 4), dtype=eye.dtype, device=eye.device)
     T[..., :3, 0], T[..., :3, 1], T[..., :3, 2], T[..., :3, 3] = x, y, z, eye
     T[..., 3, 3] = 1.0
     return T

@@ -2,7 +2,8 @@
 
 The 2D covariance is ``J W Σ Wᵀ Jᵀ + eps2d·I`` with the perspective Jacobian evaluated at the mean, whose
 x/z and y/z are clamped to 1.3× the half field of view (gsplat's guard against huge off-screen splats).
-Radii are per axis, ``ceil(3.33·σ_axis)``; a zero radius marks a Gaussian culled for that camera (behind the
+Radii are per axis, ``ceil(3.33·σ_axis)`` (tighter when opacities are given, as in gsplat's CUDA
+projection); a zero radius marks a Gaussian culled for that camera (behind the
 near plane, beyond the far plane, or wholly off-image). Cameras use OpenCV axes; ``viewmats`` are
 world→camera.
 """
@@ -74,6 +75,8 @@ def project_gaussians(
     eps2d: float = 0.3,
     near_plane: float = 0.01,
     far_plane: float = 1e10,
+    opacities: Tensor | None = None,
+    alpha_min: float = 1.0 / 255.0,
 ) -> Projection:
     """Project 3D Gaussians into C pinhole cameras (differentiable w.r.t. means and covariances).
 
@@ -85,6 +88,10 @@ def project_gaussians(
         width, height: Image size in pixels.
         eps2d: Added to the 2D covariance's diagonal (low-pass filter; gsplat's default 0.3).
         near_plane, far_plane: Depth range kept, metres.
+        opacities: [N] activated opacities. When given (as gsplat's CUDA path does), Gaussians below
+            ``alpha_min`` are culled and the box shrinks to ``min(3.33, sqrt(2 ln(opacity / alpha_min)))·σ``,
+            beyond which no pixel can reach ``alpha_min``; without them the box is 3.33σ (gsplat's torch code).
+        alpha_min: The rasteriser's alpha cut-off (1/255).
 
     Returns:
         A :class:`Projection`.
@@ -100,6 +107,8 @@ def project_gaussians(
     fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]  # [C, 1]
     cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
     tx, ty, tz = p.unbind(-1)
+    # Culled Gaussians near z = 0 would give 0·inf = NaN gradients; divide them by 1 instead (gsplat: 0).
+    tz = torch.where(tz > near_plane, tz, torch.ones_like(tz))
     # gsplat clamps the Jacobian's evaluation point to 1.3× the half-FOV so off-screen splats stay sane.
     tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
     u = (tx / tz).clamp(-(cx / fx + 0.3 * tan_x), (width - cx) / fx + 0.3 * tan_x)
@@ -115,9 +124,15 @@ def project_gaussians(
     means2d = torch.stack([fx * tx / tz + cx, fy * ty / tz + cy], dim=-1)
 
     with torch.no_grad():
-        radii = torch.ceil(3.33 * torch.sqrt(torch.stack([a, c], dim=-1).clamp_min(0.0)))
-        ok = (a * c - b * b > 0) & (tz > near_plane) & (tz < far_plane)
+        extend = torch.full_like(a, 3.33)
+        ok = (a * c - b * b > 0) & (p[..., 2] > near_plane) & (p[..., 2] < far_plane)
+        if opacities is not None:
+            op = opacities.detach()[None].expand_as(a)
+            ok &= op >= alpha_min
+            ratio = (op / alpha_min).clamp_min(1.0)
+            extend = torch.minimum(extend, torch.sqrt(2.0 * torch.log(ratio)))
+        radii = torch.ceil(extend[..., None] * torch.sqrt(torch.stack([a, c], dim=-1).clamp_min(0.0)))
         ok &= (means2d[..., 0] + radii[..., 0] > 0) & (means2d[..., 0] - radii[..., 0] < width)
         ok &= (means2d[..., 1] + radii[..., 1] > 0) & (means2d[..., 1] - radii[..., 1] < height)
         radii = torch.where(ok[..., None], radii, torch.zeros_like(radii)).to(torch.int32)
-    return Projection(means2d=means2d, conics=conics, depths=tz, radii=radii)
+    return Projection(means2d=means2d, conics=conics, depths=p[..., 2], radii=radii)

@@ -65,8 +65,9 @@ def _intersect_tiles(means2d: Tensor, radii: Tensor, depths: Tensor, tiles_x: in
     y0 = torch.floor((m[:, 1] - r[:, 1]) / tile).clamp(0, tiles_y).long()
     y1 = torch.ceil((m[:, 1] + r[:, 1]) / tile).clamp(0, tiles_y).long()
     wx, counts = x1 - x0, (x1 - x0) * (y1 - y0)
-    owner = torch.repeat_interleave(torch.arange(flat.numel()), counts)
-    local = torch.arange(owner.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    dev = means2d.device
+    owner = torch.repeat_interleave(torch.arange(flat.numel(), device=dev), counts)
+    local = torch.arange(owner.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
     tx = x0[owner] + local % wx[owner]
     ty = y0[owner] + local // wx[owner]
     cam = flat[owner] // N
@@ -74,7 +75,7 @@ def _intersect_tiles(means2d: Tensor, radii: Tensor, depths: Tensor, tiles_x: in
     flat_ids = flat[owner]
     # One sort by the key (tile, depth rank within the camera) gives gsplat's (camera, tile, depth) order.
     rank = torch.empty_like(depths, dtype=torch.long)
-    rank.scatter_(1, torch.argsort(depths, dim=1, stable=True), torch.arange(N).expand(C, N))
+    rank.scatter_(1, torch.argsort(depths, dim=1, stable=True), torch.arange(N, device=dev).expand(C, N))
     order = torch.argsort(tile_ids * N + rank.flatten()[flat_ids])
     flat_ids, tile_ids = flat_ids[order], tile_ids[order]
     return _Intersections(flat_ids, tile_ids, _segment_starts(tile_ids)), C * tiles_y * tiles_x
@@ -153,7 +154,9 @@ def rasterize_tiled(
         opacities = opacities.expand(C, N)
     dtype, dev = means2d.dtype, means2d.device
     isect, n_tiles = _intersect_tiles(means2d, radii, depths, tiles_x, tiles_y, ts)
-    ly, lx = torch.meshgrid(torch.arange(ts, dtype=dtype), torch.arange(ts, dtype=dtype), indexing="ij")
+    ly, lx = torch.meshgrid(
+        torch.arange(ts, dtype=dtype, device=dev), torch.arange(ts, dtype=dtype, device=dev), indexing="ij"
+    )
     local = torch.stack([lx.flatten(), ly.flatten()], dim=-1).to(dev) + 0.5  # [P, 2] pixel centres in a tile
 
     def corners(tile_ids: Tensor) -> Tensor:

@@ -134,6 +134,8 @@ def render(
         config.eps2d,
         config.near_plane,
         config.far_plane,
+        opacities=cloud.opacities(),
+        alpha_min=config.alpha_min,
     )
     campos = -viewmats[:, :3, :3].transpose(1, 2) @ viewmats[:, :3, 3:]  # [C, 3, 1] camera centres
     dirs = cloud.means[None] - campos[:, None, :, 0]  # [C, N, 3]
