@@ -24,8 +24,14 @@ from gs_perception.data.shapes import make_shape  # noqa: E402
 from gs_perception.data.views import ViewRenderConfig, write_nerf_synthetic  # noqa: E402
 
 GPU_FIT = FitConfig(
-    steps=7000, refine_start=500, refine_stop=5000, refine_every=100, reset_every=3000,
-    sh_degree_interval=1000, max_gaussians=300_000, init_points=5000,
+    steps=7000,
+    refine_start=500,
+    refine_stop=5000,
+    refine_every=100,
+    reset_every=3000,
+    sh_degree_interval=1000,
+    max_gaussians=300_000,
+    init_points=5000,
 )
 
 
@@ -36,8 +42,17 @@ def run(shape: str, size: int, device: str, config: FitConfig, out: Path) -> dic
         write_nerf_synthetic(folder, make_shape(shape, 0), views)
     fitted = fit_folder(folder, folder / "object.ply", config, views.background, device, show_progress=True)
     r = fitted.result
-    return {"shape": shape, "size": size, "device": device, "backend": r.backend, "seconds": r.seconds,
-            "psnr": r.psnr, "ssim": r.ssim, "gaussians": r.num_gaussians, "steps": config.steps}
+    return {
+        "shape": shape,
+        "size": size,
+        "device": device,
+        "backend": r.backend,
+        "seconds": r.seconds,
+        "psnr": r.psnr,
+        "ssim": r.ssim,
+        "gaussians": r.num_gaussians,
+        "steps": config.steps,
+    }
 
 
 def main() -> None:
@@ -48,16 +63,21 @@ def main() -> None:
     args = parser.parse_args()
     rows = [run(s, 64, "cpu", FitConfig(), args.out) for s in args.shapes.split(",")]
     if torch.cuda.is_available():
-        rows += [run(s, size, "cuda", GPU_FIT, args.out) for size in (256, 800) for s in args.shapes.split(",")]
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+        rows += [
+            run(s, size, "cuda", GPU_FIT, args.out) for size in (256, 800) for s in args.shapes.split(",")
+        ]
+    cpu_name = platform.processor() or platform.machine()
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name}")
     print("| object | size | device | backend | steps | time (s) | held-out PSNR (dB) | SSIM | Gaussians |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['shape']} | {r['size']}² | {r['device']} | {r['backend']} | {r['steps']} | {r['seconds']:.1f} "
-              f"| {r['psnr']:.2f} | {r['ssim']:.3f} | {r['gaussians']} |")
+        print(
+            f"| {r['shape']} | {r['size']}² | {r['device']} | {r['backend']} | {r['steps']} "
+            f"| {r['seconds']:.1f} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['gaussians']} |"
+        )
     cpu = [r for r in rows if r["device"] == "cpu"]
-    print(f"CPU mean: {sum(r['seconds'] for r in cpu) / len(cpu):.1f} s, "
-          f"{sum(r['psnr'] for r in cpu) / len(cpu):.2f} dB, {sum(r['gaussians'] for r in cpu) / len(cpu):.0f} Gaussians")
+    mean = {k: sum(r[k] for r in cpu) / len(cpu) for k in ("seconds", "psnr", "gaussians")}
+    print(f"CPU mean: {mean['seconds']:.1f} s, {mean['psnr']:.2f} dB, {mean['gaussians']:.0f} Gaussians")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -19,7 +19,17 @@ def test_flags_come_from_the_dataclass_and_override_only_what_is_given():
 
 def test_render_views_then_fit_writes_ply_and_metrics(tmp_path, capsys):
     views = tmp_path / "mug"
-    argv = ["render-views", "--shape", "mug", "--out", str(views), "--view-width", "24", "--view-height", "24"]
+    argv = [
+        "render-views",
+        "--shape",
+        "mug",
+        "--out",
+        str(views),
+        "--view-width",
+        "24",
+        "--view-height",
+        "24",
+    ]
     assert main(argv + ["--view-n-train", "4", "--view-n-test", "2"]) == 0
     yaml_file = tmp_path / "fit.yaml"
     yaml_file.write_text("fit:\n  steps: 30\n  init_points: 300\n")

@@ -41,9 +41,7 @@ class Intrinsics:
     height: int
 
     @classmethod
-    def from_fov(
-        cls, fov_x: float, width: int, height: int, fov_y: float | None = None
-    ) -> Intrinsics:
+    def from_fov(cls, fov_x: float, width: int, height: int, fov_y: float | None = None) -> Intrinsics:
         """Intrinsics from a horizontal field of view in radians (square pixels unless ``fov_y``)."""
         fx = 0.5 * width / math.tan(0.5 * fov_x)
         fy = fx if fov_y is None else 0.5 * height / math.tan(0.5 * fov_y)

@@ -2,7 +2,8 @@
 
 Loss ``(1 - λ)·L1 + λ·(1 - SSIM)``, Adam with per-parameter learning rates (means decay exponentially),
 densify/prune/opacity-reset by :class:`FixedDefaultStrategy` (gsplat 1.5.3's DefaultStrategy with its reset
-bug worked around), SH degree raised stepwise. Runs on any backend of :func:`~gs_perception.core.render.render`.
+bug worked around), SH degree raised stepwise. Runs on any backend of
+:func:`~gs_perception.core.render.render`.
 Poses are ``T_world_cam`` with OpenCV axes; images are RGB in [0, 1] already composited on ``background``.
 """
 
@@ -133,10 +134,15 @@ def initial_cloud(views: FitViews, config: FitConfig, points: Tensor | None, rgb
     elif mode == "random":
         d = torch.randn(config.init_points, 3, generator=gen)
         r = config.init_extent * torch.rand(config.init_points, 1, generator=gen) ** (1 / 3)
-        pts, col = torch.nn.functional.normalize(d, dim=-1) * r, torch.rand(config.init_points, 3, generator=gen)
+        pts, col = (
+            torch.nn.functional.normalize(d, dim=-1) * r,
+            torch.rand(config.init_points, 3, generator=gen),
+        )
     else:
         raise ValueError(f"unknown init {config.init!r}; use auto, points, depth or random")
-    return GaussianCloud.from_points(pts, rgb=col, opacity=config.init_opacity, sh_degree=config.sh_degree), mode
+    return GaussianCloud.from_points(
+        pts, rgb=col, opacity=config.init_opacity, sh_degree=config.sh_degree
+    ), mode
 
 
 def _depth_points(views: FitViews) -> tuple[Tensor, Tensor]:
@@ -161,7 +167,9 @@ def _parameters(cloud: GaussianCloud, device: torch.device) -> torch.nn.Paramete
     }
     if cloud.sh.shape[1] > 1:
         p["shN"] = cloud.sh[:, 1:]
-    return torch.nn.ParameterDict({k: torch.nn.Parameter(v.detach().clone().to(device)) for k, v in p.items()})
+    return torch.nn.ParameterDict(
+        {k: torch.nn.Parameter(v.detach().clone().to(device)) for k, v in p.items()}
+    )
 
 
 def _cloud(params: torch.nn.ParameterDict) -> GaussianCloud:
@@ -178,7 +186,9 @@ def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: 
         "sh0": config.lr_sh0,
         "shN": config.lr_sh0 / 20.0,
     }
-    return {k: torch.optim.Adam([{"params": [v], "lr": lrs[k], "name": k}], eps=1e-15) for k, v in params.items()}
+    return {
+        k: torch.optim.Adam([{"params": [v], "lr": lrs[k], "name": k}], eps=1e-15) for k, v in params.items()
+    }
 
 
 def fit_gaussians(
@@ -251,7 +261,9 @@ def fit_gaussians(
 
 def _to_device(v: FitViews, device: torch.device) -> FitViews:
     depth = None if v.depth is None else v.depth.to(device)
-    return FitViews(v.rgb.to(device), v.T_world_cam.to(device), v.K.to(device), depth, v.background.to(device))
+    return FitViews(
+        v.rgb.to(device), v.T_world_cam.to(device), v.K.to(device), depth, v.background.to(device)
+    )
 
 
 @torch.no_grad()

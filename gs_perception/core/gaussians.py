@@ -176,7 +176,9 @@ class GaussianCloud:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> GaussianCloud:
         """Moved and/or cast copy (a no-op copy when nothing changes)."""
-        return GaussianCloud(**{f.name: getattr(self, f.name).to(device=device, dtype=dtype) for f in fields(self)})
+        return GaussianCloud(
+            **{f.name: getattr(self, f.name).to(device=device, dtype=dtype) for f in fields(self)}
+        )
 
     def detach(self) -> GaussianCloud:
         """Copy without autograd history."""

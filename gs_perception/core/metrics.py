@@ -8,7 +8,7 @@ from torch import Tensor
 
 
 def psnr(pred: Tensor, target: Tensor) -> Tensor:
-    """Peak signal-to-noise ratio in dB for images in [0, 1]. [..., H, W, 3] × 2 → scalar (over everything)."""
+    """Peak signal-to-noise ratio in dB for images in [0, 1]. [..., H, W, 3] × 2 → scalar (over all)."""
     mse = F.mse_loss(pred, target)
     return -10.0 * torch.log10(mse.clamp_min(1e-12))
 

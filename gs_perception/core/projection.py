@@ -89,8 +89,9 @@ def project_gaussians(
         eps2d: Added to the 2D covariance's diagonal (low-pass filter; gsplat's default 0.3).
         near_plane, far_plane: Depth range kept, metres.
         opacities: [N] activated opacities. When given (as gsplat's CUDA path does), Gaussians below
-            ``alpha_min`` are culled and the box shrinks to ``min(3.33, sqrt(2 ln(opacity / alpha_min)))·σ``,
-            beyond which no pixel can reach ``alpha_min``; without them the box is 3.33σ (gsplat's torch code).
+            ``alpha_min`` are culled and the box shrinks to
+            ``min(3.33, sqrt(2 ln(opacity / alpha_min)))·σ``, beyond which no pixel can reach
+            ``alpha_min``; without them the box is 3.33σ (gsplat's torch code).
         alpha_min: The rasteriser's alpha cut-off (1/255).
 
     Returns:

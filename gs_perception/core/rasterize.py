@@ -67,7 +67,9 @@ def _intersect_tiles(means2d: Tensor, radii: Tensor, depths: Tensor, tiles_x: in
     wx, counts = x1 - x0, (x1 - x0) * (y1 - y0)
     dev = means2d.device
     owner = torch.repeat_interleave(torch.arange(flat.numel(), device=dev), counts)
-    local = torch.arange(owner.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    local = torch.arange(owner.numel(), device=dev) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts
+    )
     tx = x0[owner] + local % wx[owner]
     ty = y0[owner] + local // wx[owner]
     cam = flat[owner] // N

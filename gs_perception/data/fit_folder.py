@@ -53,7 +53,9 @@ def _surface_points(folder: Path, n: int, seed: int) -> tuple[torch.Tensor | Non
 
 def _git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        )
     except OSError:
         return None
     return out.stdout.strip() or None

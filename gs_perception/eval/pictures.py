@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 
-def comparison_strip(gt: torch.Tensor, pred: torch.Tensor, scale: int = 4, error_gain: float = 4.0) -> np.ndarray:
+def comparison_strip(
+    gt: torch.Tensor, pred: torch.Tensor, scale: int = 4, error_gain: float = 4.0
+) -> np.ndarray:
     """Side-by-side ground truth, render and amplified absolute error (black = exact).
 
     Args:
@@ -26,7 +28,9 @@ def comparison_strip(gt: torch.Tensor, pred: torch.Tensor, scale: int = 4, error
     return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
 
 
-def save_comparisons(gt: torch.Tensor, pred: torch.Tensor, out_dir: str | Path, prefix: str = "view") -> list[Path]:
+def save_comparisons(
+    gt: torch.Tensor, pred: torch.Tensor, out_dir: str | Path, prefix: str = "view"
+) -> list[Path]:
     """Write one comparison strip PNG per view. gt, pred: [V, H, W, 3]. Returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,17 @@ def test_fit_reaches_psnr_floor_on_held_out_views():
     target = _target_scene()
     train, test = _views(target, 12, 32, 0.0), _views(target, 4, 32, 15.0)
     config = FitConfig(
-        steps=150, init="random", init_points=400, init_extent=0.9, refine_start=50, refine_stop=120,
-        refine_every=25, reset_every=1000, sh_degree=0, batch_views=2, lr_means=5e-3,
+        steps=150,
+        init="random",
+        init_points=400,
+        init_extent=0.9,
+        refine_start=50,
+        refine_stop=120,
+        refine_every=25,
+        reset_every=1000,
+        sh_degree=0,
+        batch_views=2,
+        lr_means=5e-3,
     )
     untrained, _ = evaluate(initial_cloud(train, config, None, None)[0], test, backend="torch")
     result = fit_gaussians(train, config, test)
@@ -54,8 +63,14 @@ def _fake_step(strategy, state, params, optimizers, step: int, grad: float) -> N
     """One strategy step with a fabricated view-space gradient of magnitude ``grad`` for every Gaussian."""
     n = params["means"].shape[0]
     means2d = torch.zeros(1, n, 2, requires_grad=True)
-    info = {"means2d": means2d, "radii": torch.full((1, n, 2), 5, dtype=torch.int32), "width": 64,
-            "height": 64, "n_cameras": 1, "gaussian_ids": None}
+    info = {
+        "means2d": means2d,
+        "radii": torch.full((1, n, 2), 5, dtype=torch.int32),
+        "width": 64,
+        "height": 64,
+        "n_cameras": 1,
+        "gaussian_ids": None,
+    }
     strategy.step_pre_backward(params, optimizers, state, step, info)
     (means2d * torch.tensor([grad / 32.0, 0.0])).sum().backward()
     strategy.step_post_backward(params, optimizers, state, step, info)
@@ -64,8 +79,16 @@ def _fake_step(strategy, state, params, optimizers, step: int, grad: float) -> N
 def _params(n: int, opacity: float, scale: float) -> tuple[torch.nn.ParameterDict, dict]:
     cloud = GaussianCloud.from_points(torch.randn(n, 3) * 0.3, scale=scale, opacity=opacity)
     params = torch.nn.ParameterDict(
-        {k: torch.nn.Parameter(v.clone()) for k, v in {"means": cloud.means, "scales": cloud.log_scales,
-         "quats": cloud.quats, "opacities": cloud.opacity_logits, "sh0": cloud.sh}.items()}
+        {
+            k: torch.nn.Parameter(v.clone())
+            for k, v in {
+                "means": cloud.means,
+                "scales": cloud.log_scales,
+                "quats": cloud.quats,
+                "opacities": cloud.opacity_logits,
+                "sh0": cloud.sh,
+            }.items()
+        }
     )
     opts = {k: torch.optim.Adam([{"params": [v], "lr": 0.0, "name": k}]) for k, v in params.items()}
     return params, opts
