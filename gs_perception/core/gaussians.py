@@ -74,7 +74,10 @@ class GaussianCloud:
                 raise ValueError(f"GaussianCloud.{name} has shape {got}, expected {shape}")
         if self.sh.ndim != 3 or self.sh.shape[0] != n or self.sh.shape[2] != 3:
             raise ValueError(f"GaussianCloud.sh has shape {tuple(self.sh.shape)}, expected ({n}, K, 3)")
-        sh_degree_from_bases(self.sh.shape[1])
+        try:
+            sh_degree_from_bases(self.sh.shape[1])
+        except ValueError as err:
+            raise ValueError(f"GaussianCloud.sh: {err}") from None
 
     # -- sizes -------------------------------------------------------------------------------------------
     def __len__(self) -> int:
