@@ -40,7 +40,7 @@ class RasterConfig:
     """A pixel stops before a Gaussian that would take its transmittance to this or below."""
     tile_size: int = 16
     """Tile edge in pixels for gsplat's CUDA kernel."""
-    torch_tile_size: int = 4
+    torch_tile_size: int = 2
     """Tile edge for the torch backend: small tiles waste fewer pixel evaluations on CPU (measured fastest,
     see docs/benchmarks.md)."""
 
