@@ -5,11 +5,14 @@ Same semantics as gsplat's CUDA kernel, per pixel: Gaussians in increasing depth
 ``alpha < alpha_min`` (1/255), and a pixel stops *before* the Gaussian that would drop its transmittance to
 ``transmittance_min`` (1e-4) or below; ``colour = Σ cᵢ αᵢ Tᵢ + T_final · background``.
 
-How it is fast without a custom kernel: each Gaussian is listed once per screen tile its 3.33σ box touches;
-the list is sorted by (camera, tile, depth) and every (Gaussian, tile) pair is evaluated on the tile's
-``tile_size²`` pixels as one ``[M, P]`` tensor. Front-to-back compositing is a *segmented* cumulative sum of
-``log(1 - α)`` along that list: one global cumsum (in float64, so the segments' offsets cancel exactly
-enough) minus each tile's starting value. Autograd does the backward pass. The brute-force twin is
+How it is fast without a custom kernel: each Gaussian is listed once per screen tile its screen box (the
+projection's radii) touches; one sort orders the list by (camera, tile, depth), and every (Gaussian, tile)
+pair is evaluated on the tile's ``P = tile_size²`` pixels as one ``[M, P]`` tensor. Front-to-back compositing
+is a *segmented* cumulative sum of ``log(1 - α)`` along that list: one global cumsum (in float64, so the
+segments' offsets cancel exactly enough) minus each tile's starting value. A first pass without autograd
+finds which pairs contribute (above the cut-off, before the pixel is finished); only those are evaluated
+again with autograd, which does the backward pass. Small tiles (2 px by default) waste the fewest pixel
+evaluations on CPU (docs/benchmarks.md). The brute-force twin is
 :func:`gs_perception.core.rasterize_reference.rasterize_dense`.
 """
 
