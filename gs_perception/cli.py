@@ -59,7 +59,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .core.fit import render_views
+    from .core.fit import render_at_views
     from .data.fit_folder import fit_folder
     from .data.views import write_nerf_synthetic
     from .eval.pictures import save_comparisons
@@ -72,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fitted = fit_folder(views, out / "object.ply", _fit_config(args), view_cfg.background, args.device)
     r = fitted.result
     print(f"[2/3] fitted {r.num_gaussians} Gaussians in {r.seconds:.1f} s on {r.backend} → {fitted.ply_path}")
-    pred = render_views(r.cloud, fitted.test_views)
+    pred = render_at_views(r.cloud, fitted.test_views)
     pictures = save_comparisons(fitted.test_views.rgb, pred, out / "heldout", "heldout")
     print(f"[3/3] {len(pictures)} held-out pictures (ground truth | render | error ×4) → {out / 'heldout'}")
     print(f"held-out PSNR {r.psnr:.2f} dB, SSIM {r.ssim:.3f}; total {time.perf_counter() - start:.0f} s")

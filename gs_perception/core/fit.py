@@ -254,9 +254,9 @@ def fit_gaussians(
         if progress is not None:
             progress(step, {"loss": losses[-1], "gaussians": counts[-1]})
     seconds = time.perf_counter() - start
-    final = _cloud(params).detach().to("cpu")
-    quality = evaluate(final, test, backend="torch") if test is not None else (None, None)
-    return FitResult(final, *quality, final.num, seconds, backend, init, losses, counts)
+    final = _cloud(params).detach()
+    quality = evaluate(final, _to_device(test, device), backend) if test is not None else (None, None)
+    return FitResult(final.to("cpu"), *quality, final.num, seconds, backend, init, losses, counts)
 
 
 def _to_device(v: FitViews, device: torch.device) -> FitViews:
@@ -267,7 +267,7 @@ def _to_device(v: FitViews, device: torch.device) -> FitViews:
 
 
 @torch.no_grad()
-def render_views(cloud: GaussianCloud, views: FitViews, backend: str = "auto") -> Tensor:
+def render_at_views(cloud: GaussianCloud, views: FitViews, backend: str = "auto") -> Tensor:
     """Render a cloud at every pose of ``views`` (one at a time to bound memory). Returns [V, H, W, 3]."""
     width, height = views.size
     images = []
@@ -287,9 +287,17 @@ def render_views(cloud: GaussianCloud, views: FitViews, backend: str = "auto") -
 
 def evaluate(cloud: GaussianCloud, views: FitViews, backend: str = "auto") -> tuple[float, float]:
     """Mean PSNR (dB, per image then averaged) and SSIM of a cloud on posed images."""
-    pred = render_views(cloud, views, backend)
+    pred = render_at_views(cloud, views, backend)
     scores = [float(psnr(p, t)) for p, t in zip(pred, views.rgb)]
     return sum(scores) / len(scores), float(ssim(pred, views.rgb))
 
 
-__all__ = ["FitConfig", "FitResult", "FitViews", "evaluate", "fit_gaussians", "initial_cloud", "render_views"]
+__all__ = [
+    "FitConfig",
+    "FitResult",
+    "FitViews",
+    "evaluate",
+    "fit_gaussians",
+    "initial_cloud",
+    "render_at_views",
+]
