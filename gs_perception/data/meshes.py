@@ -42,6 +42,10 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     path = Path(path)
     if not path.is_file():
         raise MeshError(f"{path}: mesh file does not exist")
+    if path.suffix.lower() == ".off":
+        from .modelnet import read_off  # ModelNet's OFF files break trimesh's reader (counts on line 1)
+
+        return read_off(path)
     try:
         loaded = trimesh.load(path)
     except Exception as exc:  # trimesh raises many unrelated types for corrupt files
