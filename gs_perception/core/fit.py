@@ -223,33 +223,15 @@ def fit_gaussians(
     strategy, state = make_strategy(config, scene_scale)
     decay = 0.01 ** (1.0 / max(config.steps, 1))
     views = _to_device(train, device)
-    width, height = train.size
     gen = torch.Generator().manual_seed(config.seed)
     losses, counts, start = [], [], time.perf_counter()
     for step in range(config.steps):
         idx = torch.randperm(views.rgb.shape[0], generator=gen)[: config.batch_views]
         degree = min(step // config.sh_degree_interval, config.sh_degree)
-        out = render(
-            _cloud(params),
-            viewmat_from_pose(views.T_world_cam[idx]),
-            views.K[idx],
-            width,
-            height,
-            sh_degree=degree,
-            backgrounds=views.background,
-            backend=backend,
+        losses.append(
+            _train_step(params, optimizers, strategy, state, step, views, idx, degree, backend, config)
         )
-        info = out.strategy_info()
-        strategy.step_pre_backward(params, optimizers, state, step, info)
-        l1 = (out.colors - views.rgb[idx]).abs().mean()
-        loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * (1 - ssim(out.colors, views.rgb[idx]))
-        loss.backward()
-        for opt in optimizers.values():
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        strategy.step_post_backward(params, optimizers, state, step, info)
         optimizers["means"].param_groups[0]["lr"] *= decay
-        losses.append(loss.item())
         counts.append(params["means"].shape[0])
         if progress is not None:
             progress(step, {"loss": losses[-1], "gaussians": counts[-1]})
@@ -257,6 +239,32 @@ def fit_gaussians(
     final = _cloud(params).detach()
     quality = evaluate(final, _to_device(test, device), backend) if test is not None else (None, None)
     return FitResult(final.to("cpu"), *quality, final.num, seconds, backend, init, losses, counts)
+
+
+def _train_step(params, optimizers, strategy, state, step, views, idx, degree, backend, config) -> float:
+    """Render the views ``idx``, take one Adam step on every parameter, let the strategy densify/prune."""
+    width, height = views.size
+    out = render(
+        _cloud(params),
+        viewmat_from_pose(views.T_world_cam[idx]),
+        views.K[idx],
+        width,
+        height,
+        sh_degree=degree,
+        backgrounds=views.background,
+        backend=backend,
+    )
+    info = out.strategy_info()
+    strategy.step_pre_backward(params, optimizers, state, step, info)
+    target = views.rgb[idx]
+    l1 = (out.colors - target).abs().mean()
+    loss = (1 - config.ssim_lambda) * l1 + config.ssim_lambda * (1 - ssim(out.colors, target))
+    loss.backward()
+    for opt in optimizers.values():
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    strategy.step_post_backward(params, optimizers, state, step, info)
+    return loss.item()
 
 
 def _to_device(v: FitViews, device: torch.device) -> FitViews:
