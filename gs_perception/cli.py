@@ -4,6 +4,7 @@ Subcommands:
     render-views  render a built-in shape or a mesh file into a NeRF-synthetic folder
     fit           fit 3D Gaussians to a NeRF-synthetic folder → PLY + metrics JSON
     demo          render a procedural object, fit it on CPU, write PLY, pictures and metrics
+    generate-dataset  meshes (shapes10, ModelNet, a folder) → views → Gaussians → feature caches, resumable
 
 Options of each subcommand come from its config dataclass (``FitConfig``, ``ViewRenderConfig``); run
 ``gs-perception <cmd> -h`` for the list with defaults.
@@ -79,6 +80,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate_dataset(args: argparse.Namespace) -> int:
+    from .data.generate import DatasetConfig, generate_dataset
+    from .eval.dataset_report import markdown_table, summarise, write_report
+
+    base = dataclass_from_yaml(DatasetConfig, args.config) if args.config else DatasetConfig()
+    config = dataclass_from_args(DatasetConfig, args, base=base)
+    summary = generate_dataset(args.out, config, show_progress=not args.quiet)
+    title = f"Dataset {args.out} ({config.source}" + (f", {args.config})" if args.config else ")")
+    report = write_report(args.out, summary.entries, title, summary.seconds)
+    print(markdown_table(summarise(summary.entries)))
+    print(
+        f"built {summary.built}, failed {summary.failed}, skipped {summary.skipped} (done earlier), "
+        f"recovered {summary.recovered}; {len(summary.entries)}/{summary.planned} objects recorded; "
+        f"{summary.seconds / 60:.1f} min → {report}"
+    )
+    return 0 if summary.complete or config.max_objects else 1
+
+
 def _add_mesh_args(p: argparse.ArgumentParser) -> None:
     from .data.shapes import SHAPE_NAMES
 
@@ -122,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_args(p)
     add_dataclass_args(p, ViewRenderConfig, "view-")
     p.set_defaults(func=cmd_demo)
+
+    from .data.generate import DatasetConfig
+
+    p = sub.add_parser(
+        "generate-dataset",
+        help="render and fit a whole mesh dataset (resumable)",
+        description="Per object: normalise, render views, hold out poses, fit Gaussians, cache encoder "
+        "features; append to <out>/manifest.jsonl. Rerun the same command to resume.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="dataset folder (created; reruns resume it)")
+    p.add_argument("--config", default=None, help="YAML preset overriding DatasetConfig (see config/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, DatasetConfig)
+    p.set_defaults(func=cmd_generate_dataset)
     return parser
 
 

@@ -47,13 +47,20 @@ def _parser_for(annotation: Any) -> tuple[Any, str | None]:
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Add one ``--{prefix}{field-name}`` option per field of ``cls`` (defaults stay in the dataclass)."""
+    """Add one ``--{prefix}{field-name}`` option per field of ``cls`` (defaults stay in the dataclass).
+
+    A field that is itself a config dataclass (say ``fit: FitConfig``) adds its fields as ``--fit-<name>``.
+    """
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
-    group = parser.add_argument_group(cls.__name__)
+    group = parser.add_argument_group(f"{cls.__name__}" + (f" (--{prefix}*)" if prefix else ""))
+    defaults = cls()
     for f in dataclasses.fields(cls):
+        default = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            add_dataclass_args(parser, hints[f.name], f"{prefix}{f.name.replace('_', '-')}-")
+            continue
         kind, nargs = _parser_for(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else None
         group.add_argument(
             f"--{prefix}{f.name.replace('_', '-')}",
             dest=f"{prefix.replace('-', '_')}{f.name}",
@@ -67,8 +74,13 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str =
 def dataclass_from_args(cls: type[T], args: argparse.Namespace, prefix: str = "", base: T | None = None) -> T:
     """A ``cls`` instance: ``base`` (or the defaults) overridden by the flags that were given."""
     base = cls() if base is None else base
+    hints = typing.get_type_hints(cls)
     changes = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if dataclasses.is_dataclass(hints[f.name]):
+            nested_prefix = f"{prefix}{f.name.replace('_', '-')}-"
+            changes[f.name] = dataclass_from_args(hints[f.name], args, nested_prefix, getattr(base, f.name))
+            continue
         key = f"{prefix.replace('-', '_')}{f.name}"
         if hasattr(args, key):
             value = getattr(args, key)
@@ -76,16 +88,33 @@ def dataclass_from_args(cls: type[T], args: argparse.Namespace, prefix: str = ""
     return dataclasses.replace(base, **changes)  # type: ignore[type-var]
 
 
-def dataclass_from_yaml(cls: type[T], path: str, section: str | None = None) -> T:
-    """A ``cls`` instance with the defaults overridden by a YAML mapping (optionally one section of it)."""
+def dataclass_from_yaml(cls: type[T], path: str, section: str | None = None, base: T | None = None) -> T:
+    """``base`` (or the defaults) overridden by a YAML mapping, or by one section of it.
+
+    Nested config dataclasses take nested mappings (``fit: {steps: 300}``); unknown keys are an error that
+    names the file and the valid keys.
+    """
     import yaml
 
     with open(path) as f:
         data = yaml.safe_load(f) or {}
     if section is not None:
         data = data.get(section, {}) or {}
+    return override_dataclass(cls() if base is None else base, data, str(path))
+
+
+def override_dataclass(base: T, data: dict, where: str = "config") -> T:
+    """``base`` with the fields in the mapping ``data`` replaced (recursing into nested configs)."""
+    cls = type(base)
+    hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"{path}: unknown {cls.__name__} keys {sorted(unknown)}; valid: {sorted(names)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        raise ValueError(f"{where}: unknown {cls.__name__} keys {sorted(unknown)}; valid: {sorted(names)}")
+    changes = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            changes[key] = override_dataclass(getattr(base, key), value, f"{where}: {key}")
+        else:
+            changes[key] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(base, **changes)  # type: ignore[type-var]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ import torch
 
 from ..core.fit import FitConfig, FitResult, FitViews, fit_gaussians
 from ..core.ply import atomic_open, write_ply
+from ..provenance import provenance
 from .meshes import MeshError, load_mesh, sample_surface
 from .nerf_synthetic import load_nerf_synthetic
 
@@ -49,16 +48,6 @@ def _surface_points(folder: Path, n: int, seed: int) -> tuple[torch.Tensor | Non
         print(f"warning: {err}; initialising without the mesh", file=sys.stderr)
         return None, None
     return samples.points, samples.rgb
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
 
 
 def fit_folder(
@@ -122,10 +111,5 @@ def _metrics(folder: Path, result: FitResult, config: FitConfig, device: str) ->
         "init": result.init,
         "final_loss": result.loss_history[-1] if result.loss_history else None,
         "config": dataclasses.asdict(config),
-        "provenance": {
-            "git_sha": _git_sha(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "threads": torch.get_num_threads(),
-        },
+        "provenance": provenance(),
     }

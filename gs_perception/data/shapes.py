@@ -4,6 +4,10 @@ Every shape stands on the ground plane (z = 0, z up as in REP-103), is centred o
 1 m, and gives each part its own face colour (a fitter needs colour structure to learn from). Proportions and
 colours are drawn from a generator seeded by ``(name, seed)``: the same pair always gives the same mesh.
 
+The classes cover ModelNet10's ten names (:data:`SHAPES10`: bathtub, bed, chair, desk, dresser, monitor,
+night_stand, sofa, table, toilet) plus ``mug``; :data:`SHAPE_NAMES` lists them all. Objects with a front
+face it towards +x.
+
 To add a class, write one function that takes a :class:`numpy.random.Generator` and returns its parts, and
 register it with ``@_register("name")``.
 """
@@ -66,6 +70,49 @@ def _four_legs(
             else:
                 legs.append(_box((thickness, thickness, height), centre))
     return legs
+
+
+_Pair = tuple[float, float]
+_Vec3 = tuple[float, float, float]
+
+
+def _slab(a: _Vec3, b: _Vec3, rgba: np.ndarray) -> trimesh.Trimesh:
+    """Box between the opposite corners ``a`` and ``b`` (in any order), painted ``rgba``."""
+    return _paint(trimesh.creation.box(bounds=np.sort(np.array([a, b], dtype=float), axis=0)), rgba)
+
+
+def _oval(r: float, r_in: float, h: float, z0: float, rgba: np.ndarray, sx: float = 1.0) -> trimesh.Trimesh:
+    """Vertical cylinder (``r_in`` = 0) or tube from ``z0`` to ``z0 + h``, stretched by ``sx`` along x."""
+    if r_in > 0.0:
+        mesh = trimesh.creation.annulus(r_min=r_in, r_max=r, height=h, sections=32)
+    else:
+        mesh = trimesh.creation.cylinder(radius=r, height=h, sections=32)
+    mesh.apply_transform(np.diag([sx, 1.0, 1.0, 1.0]))
+    return _paint(mesh.apply_translation((0.0, 0.0, z0 + 0.5 * h)), rgba)
+
+
+def _drawers(
+    rng: np.random.Generator, x: float, ys: _Pair, zs: _Pair, grid: tuple[int, int], tint: _Vec3
+) -> list[trimesh.Trimesh]:
+    """A (rows, cols) grid of drawer fronts over ``ys`` × ``zs``, proud of the plane ``x``, with dark bars."""
+    (rows, cols), w, h = grid, (ys[1] - ys[0]) / grid[1], (zs[1] - zs[0]) / grid[0]
+    front, handle, bar = _colour(rng, tint), _colour(rng, (0.15, 0.15, 0.15), 0.04), min(0.15 * w, 0.09)
+    parts = []
+    for i, j in np.ndindex(rows, cols):
+        y, z = ys[0] + j * w, zs[0] + i * h  # this drawer's lower -y corner
+        parts.append(_slab((x, y + 0.01, z + 0.01), (x + 0.02, y + w - 0.01, z + h - 0.01), front))
+        y, z = y + 0.5 * w, z + 0.7 * h
+        parts.append(_slab((x + 0.02, y - bar, z - 0.01), (x + 0.04, y + bar, z + 0.01), handle))
+    return parts
+
+
+def _centred(parts: list[trimesh.Trimesh]) -> list[trimesh.Trimesh]:
+    """Shift ``parts`` together so their joint bounding box is centred on the z axis; returns ``parts``."""
+    corners = np.vstack([part.bounds for part in parts])
+    centre = 0.5 * (corners.min(axis=0) + corners.max(axis=0))
+    for part in parts:
+        part.apply_translation((-centre[0], -centre[1], 0.0))
+    return parts
 
 
 @_register("chair")
@@ -150,8 +197,188 @@ def _mug(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     ]
 
 
+@_register("bathtub")
+def _bathtub(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Open basin, long along x with the tap at its -x end: boxy, or (half the seeds) oval on ball feet."""
+    length, width, height = rng.uniform(1.4, 1.8), rng.uniform(0.65, 0.85), rng.uniform(0.45, 0.6)
+    hl, hw, wall, lift = 0.5 * length, 0.5 * width, rng.uniform(0.05, 0.09), 0.0
+    shell, inner = _colour(rng, (0.92, 0.92, 0.9), 0.05), _colour(rng, (0.5, 0.72, 0.9))
+    parts = []
+    if rng.random() < 0.5:
+        for s in (-1.0, 1.0):
+            parts.append(_slab((s * hl, -hw, 0.0), (s * (hl - wall), hw, height), shell))
+            parts.append(_slab((-hl, s * hw, 0.0), (hl, s * (hw - wall), height), shell))
+        parts.append(_slab((-hl, -hw, 0.0), (hl, hw, wall), inner))
+    else:
+        lift, feet, sx = rng.uniform(0.08, 0.15), _colour(rng, (0.75, 0.6, 0.2)), hl / hw
+        # A ring stretched along x: its wall thickens towards the ends, as on real cast-iron tubs.
+        parts += [_oval(hw, hw - wall, height, lift, shell, sx), _oval(hw, 0.0, wall, lift, inner, sx)]
+        for fx, fy in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+            foot = trimesh.creation.icosphere(1, radius=0.5 * lift)
+            parts.append(_paint(foot.apply_translation((fx * 0.7 * hl, fy * 0.6 * hw, 0.5 * lift)), feet))
+    top, metal = lift + height, _colour(rng, (0.6, 0.62, 0.65), 0.04)
+    parts.append(_paint(_cylinder(0.02, 0.16, (0.06 - hl, 0.0, top + 0.08)), metal))
+    parts.append(_slab((0.06 - hl, -0.02, top + 0.13), (0.2 - hl, 0.02, top + 0.16), metal))
+    return _centred(parts)
+
+
+@_register("bed")
+def _bed(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Mattress on a frame, long along x: headboard and pillows at -x; blanket, some footboards at +x."""
+    length, width = rng.uniform(1.75, 1.95), rng.uniform(0.9, 1.6)
+    leg_h, frame_t, matt_t = rng.uniform(0.05, 0.2), rng.uniform(0.12, 0.22), rng.uniform(0.15, 0.25)
+    board_t, hw = rng.uniform(0.04, 0.08), 0.5 * width
+    hx, frame_z, top = 0.5 * length - board_t, leg_h + frame_t, leg_h + frame_t + matt_t
+    wood, blanket_x = _colour(rng, (0.5, 0.33, 0.18)), (1.0 - 2.0 * rng.uniform(0.55, 0.75)) * hx
+    mattress, blanket = _colour(rng, (0.92, 0.9, 0.85)), _colour(rng, (0.35, 0.5, 0.7), 0.15)
+    parts = [
+        _slab((-hx, -hw, leg_h), (hx, hw, frame_z), wood),
+        _slab((-hx, 0.015 - hw, frame_z), (hx, hw - 0.015, top), mattress),
+        _slab((blanket_x, -hw - 0.01, top - 0.6 * matt_t), (hx + 0.01, hw + 0.01, top + 0.02), blanket),
+        _slab((-hx - board_t, -hw - 0.02, 0.0), (-hx, hw + 0.02, top + rng.uniform(0.35, 0.6)), wood),
+    ]
+    if rng.random() < 0.5:
+        foot_z = top + rng.uniform(0.0, 0.2)
+        parts.append(_slab((hx, -hw - 0.02, 0.0), (hx + board_t, hw + 0.02, foot_z), wood))
+    n = 2 if width > 1.2 else 1
+    pillow, step = _colour(rng, (0.97, 0.97, 0.97), 0.03), (width - 0.1) / n
+    for i in range(n):
+        y0 = 0.05 - hw + i * step
+        parts.append(_slab((0.05 - hx, y0 + 0.02, top), (0.4 - hx, y0 + step - 0.02, top + 0.1), pillow))
+    parts += [_paint(leg, wood) for leg in _four_legs(rng, hx - 0.05, hw - 0.05, leg_h, 0.06)]
+    return _centred(parts)
+
+
+@_register("desk")
+def _desk(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Top on a drawer pedestal and an end panel, or on legs with a drawer; back panel at -x (user at +x)."""
+    width, depth = rng.uniform(1.0, 1.5), rng.uniform(0.55, 0.75)
+    height, top_t = rng.uniform(0.72, 0.78), rng.uniform(0.025, 0.05)
+    hw, hd, under = 0.5 * width, 0.5 * depth, height - top_t
+    body, tint = _colour(rng, (0.5, 0.36, 0.25)), (0.78, 0.62, 0.42)
+    parts = [_slab((-hd, -hw, under), (hd, hw, height), _colour(rng, (0.82, 0.7, 0.5)))]
+    if rng.random() < 0.6:
+        ped_w = rng.uniform(0.35, 0.45)
+        y0 = float(rng.choice((-hw, hw - ped_w)))
+        end_y = hw - 0.03 if y0 < 0.0 else -hw
+        parts.append(_slab((-hd, y0, 0.0), (hd - 0.06, y0 + ped_w, under), body))
+        parts.append(_slab((-hd, end_y, 0.0), (hd - 0.06, end_y + 0.03, under), body))
+        grid = (int(rng.integers(2, 4)), 1)
+        parts += _drawers(rng, hd - 0.06, (y0, y0 + ped_w), (0.04, under - 0.01), grid, tint)
+    else:
+        leg_t = rng.uniform(0.04, 0.07)
+        legs = _four_legs(rng, hd - leg_t, hw - leg_t, under, leg_t)
+        parts += [_paint(leg, _colour(rng, (0.25, 0.25, 0.28), 0.03)) for leg in legs]
+        parts.append(_slab((0.06 - hd, -0.2 * width, under - 0.1), (hd - 0.09, 0.2 * width, under), body))
+        parts += _drawers(rng, hd - 0.09, (-0.2 * width, 0.2 * width), (under - 0.1, under), (1, 1), tint)
+    panel_z = under * rng.uniform(0.3, 0.6)
+    parts.append(_slab((0.05 - hd, 0.05 - hw, panel_z), (0.07 - hd, hw - 0.05, under), body))
+    return _centred(parts)
+
+
+@_register("dresser")
+def _dresser(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Wide, low chest with 2-4 rows of drawers in one or two columns on its +x front, on a plinth or feet."""
+    height = rng.uniform(0.6, 0.9)
+    width, depth, base_h = height * rng.uniform(1.4, 2.0), rng.uniform(0.4, 0.55), rng.uniform(0.05, 0.12)
+    hw, hd, top_z = 0.5 * width, 0.5 * depth, height - rng.uniform(0.02, 0.04)
+    body, dark = _colour(rng, (0.45, 0.3, 0.2)), _colour(rng, (0.25, 0.17, 0.1), 0.04)
+    parts = [
+        _slab((-hd, -hw, base_h), (hd, hw, top_z), body),
+        _slab((-hd, -hw - 0.02, top_z), (hd + 0.03, hw + 0.02, height), dark),
+    ]
+    if rng.random() < 0.5:
+        parts += [_paint(leg, dark) for leg in _four_legs(rng, hd - 0.04, hw - 0.04, base_h, 0.05)]
+    else:
+        parts.append(_slab((-hd, 0.02 - hw, 0.0), (hd - 0.04, hw - 0.02, base_h), dark))
+    grid = (int(rng.integers(2, 5)), 1 + int(rng.random() < 0.5))
+    parts += _drawers(rng, hd, (0.03 - hw, hw - 0.03), (base_h + 0.03, top_z - 0.03), grid, (0.7, 0.5, 0.3))
+    return _centred(parts)
+
+
+@_register("night_stand")
+def _night_stand(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Small, near-cubic cabinet: 1-2 drawers at its +x front, often over an open shelf, mostly on legs."""
+    width = rng.uniform(0.4, 0.55)
+    depth, height = width * rng.uniform(0.8, 1.0), width * rng.uniform(1.0, 1.3)
+    hw, hd, top_z = 0.5 * width, 0.5 * depth, height - 0.03
+    leg_h = rng.uniform(0.08, 0.18) if rng.random() < 0.7 else 0.0
+    rows = int(rng.integers(1, 3))
+    # Two seeds in five fill the front with drawers; the rest leave an open shelf below them.
+    shelf_z = leg_h if rng.random() < 0.4 else top_z - (top_z - leg_h) * rng.uniform(0.3, 0.4) * rows
+    body, dark = _colour(rng, (0.7, 0.55, 0.38)), _colour(rng, (0.25, 0.17, 0.1), 0.04)
+    parts = [
+        _slab((-hd, -hw, shelf_z), (hd, hw, top_z), body),
+        _slab((-hd, -hw - 0.01, top_z), (hd + 0.02, hw + 0.01, height), _colour(rng, (0.5, 0.38, 0.25))),
+    ]
+    if shelf_z > leg_h:
+        parts += [_slab((-hd, s * hw, leg_h), (hd, s * (hw - 0.02), shelf_z), body) for s in (-1.0, 1.0)]
+        parts.append(_slab((-hd, -hw, leg_h), (hd, hw, leg_h + 0.02), body))
+        parts.append(_slab((-hd, 0.02 - hw, leg_h), (-0.1 * depth, hw - 0.02, shelf_z), dark))
+    if leg_h:
+        parts += [_paint(leg, dark) for leg in _four_legs(rng, hd - 0.03, hw - 0.03, leg_h, 0.04)]
+    zs = (shelf_z + 0.01, top_z - 0.01)
+    parts += _drawers(rng, hd, (0.02 - hw, hw - 0.02), zs, (rows, 1), (0.9, 0.85, 0.75))
+    return _centred(parts)
+
+
+@_register("sofa")
+def _sofa(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Upholstered base with 1-3 seat and back cushions, backrest at -x (seats face +x), mostly with arms."""
+    hw, hd = 0.5 * rng.uniform(1.3, 1.9), 0.5 * rng.uniform(0.75, 0.95)
+    leg_h = rng.uniform(0.05, 0.12) if rng.random() < 0.6 else 0.0
+    seat_z, back_h, back_x = rng.uniform(0.38, 0.46), rng.uniform(0.3, 0.45), rng.uniform(0.15, 0.25) - hd
+    arm_w = rng.uniform(0.1, 0.2) if rng.random() < 0.75 else 0.0
+    cushion_t, n = rng.uniform(0.1, 0.16), int(rng.integers(1, 4))
+    fabric, cushion = _colour(rng, (0.3, 0.35, 0.55), 0.15), _colour(rng, (0.6, 0.62, 0.75), 0.1)
+    parts = [
+        _slab((-hd, -hw, leg_h), (hd, hw, seat_z - cushion_t), fabric),
+        _slab((-hd, -hw, leg_h), (back_x, hw, seat_z + back_h), fabric),
+    ]
+    if arm_w:
+        arm_top = seat_z + rng.uniform(0.12, 0.22)
+        parts += [_slab((-hd, s * hw, leg_h), (hd, s * (hw - arm_w), arm_top), fabric) for s in (-1.0, 1.0)]
+    step = 2.0 * (hw - arm_w) / n
+    for i in range(n):
+        y0, y1 = arm_w - hw + i * step + 0.008, arm_w - hw + (i + 1) * step - 0.008
+        parts.append(_slab((back_x, y0, seat_z - cushion_t), (hd, y1, seat_z), cushion))
+        parts.append(_slab((back_x, y0, seat_z), (back_x + 0.12, y1, seat_z + 0.8 * back_h), cushion))
+    if leg_h:
+        legs = _four_legs(rng, hd - 0.05, hw - 0.05, leg_h, 0.05)
+        parts += [_paint(leg, _colour(rng, (0.2, 0.15, 0.1), 0.03)) for leg in legs]
+    return _centred(parts)
+
+
+@_register("toilet")
+def _toilet(rng: np.random.Generator) -> list[trimesh.Trimesh]:
+    """Oval bowl on a pedestal with a seat (some seeds: lid down) facing +x, cistern behind it at -x."""
+    r, sx = rng.uniform(0.17, 0.21), rng.uniform(1.2, 1.45)
+    foot_h, bowl_top = rng.uniform(0.18, 0.25), rng.uniform(0.38, 0.44)
+    tank_d, tank_hw, tank_h = rng.uniform(0.15, 0.22), rng.uniform(0.18, 0.25), rng.uniform(0.3, 0.42)
+    china, seat = _colour(rng, (0.93, 0.93, 0.93), 0.04), _colour(rng, (0.75, 0.72, 0.65), 0.15)
+    water, lid = _colour(rng, (0.45, 0.7, 0.9)), _colour(rng, (0.8, 0.8, 0.82))
+    metal = _colour(rng, (0.6, 0.62, 0.65), 0.04)
+    back, top = 0.05 - sx * r - tank_d, bowl_top + tank_h  # the cistern overlaps the rear of the bowl
+    parts = [
+        _oval(0.6 * r, 0.0, foot_h, 0.0, china, sx),
+        _oval(r, r - 0.025, bowl_top - foot_h, foot_h, china, sx),
+        _oval(r - 0.02, 0.0, 0.03, bowl_top - 0.12, water, sx),
+        _oval(r + 0.01, 0.6 * r, 0.03, bowl_top, seat, sx),
+        _slab((back, -tank_hw, foot_h), (back + tank_d, tank_hw, top), china),
+        _slab((back - 0.01, -tank_hw - 0.01, top), (back + tank_d + 0.01, tank_hw + 0.01, top + 0.03), lid),
+        _paint(_cylinder(0.025, 0.02, (back + 0.5 * tank_d, 0.0, top + 0.04)), metal),
+    ]
+    if rng.random() < 0.5:
+        parts.append(_oval(r + 0.01, 0.0, 0.02, bowl_top + 0.03, seat, sx))
+    return _centred(parts)
+
+
 # After every @_register builder above: new classes must be defined before this line.
 SHAPE_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+#: ModelNet10's classes (alphabetical), so a procedural set can stand in for the real one offline.
+SHAPES10: tuple[str, ...] = (
+    "bathtub", "bed", "chair", "desk", "dresser", "monitor", "night_stand", "sofa", "table", "toilet"
+)  # fmt: skip
 
 
 def make_shape(name: str, seed: int = 0) -> trimesh.Trimesh:

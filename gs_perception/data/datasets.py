@@ -1,0 +1,200 @@
+"""torch Datasets over a generated dataset: Gaussians from the feature caches, views from the PNGs.
+
+- :class:`SSLDataset`: an object's sampled Gaussians plus K of its views drawn at random (self-supervised
+  training: two views of one object are a triplet's anchor and positive; the Gaussians pair with a view).
+- :class:`ClassificationDataset`: an object's Gaussians and its first V views with the class label.
+
+Sampling never touches PLY files: caches hold each object's Gaussians in farthest-point order, so 'fps'
+takes a prefix (deterministic) and 'uniform' draws without replacement from the cached Gaussians. Objects
+with fewer Gaussians than asked for repeat them cyclically so a batch stacks. Random choices come from a
+generator seeded by (seed, epoch, index): results do not depend on DataLoader workers; call
+:meth:`set_epoch` each epoch for fresh draws. Images are ``[3, H, W]`` float in [0, 1], composited on the
+dataset's background colour.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..core.sampling import uniform_sample
+from .catalog import SPLITS
+from .features import GaussianFeatures, read_feature_cache
+from .manifest import MANIFEST_NAME, ManifestEntry, read_manifest
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """What one sample holds and how it is drawn."""
+
+    num_points: int = 2048
+    """Gaussians per sample (the study used 2,048)."""
+    sampling: str = "fps"
+    """'fps': the first num_points in farthest-point order (deterministic); 'uniform': random subset."""
+    feature_groups: tuple[str, ...] = ("xyz", "scale", "rot", "opacity", "rgb")
+    """Per-Gaussian columns, in order (see data/features.py FEATURE_GROUPS)."""
+    views_per_sample: int = 2
+    """SSL: views drawn per object (K ≥ 2 gives an anchor and a positive)."""
+    num_views: int = 0
+    """Classification: the first V training views per object; 0 = all."""
+    image_size: int = 0
+    """Resize views to this square size (area interpolation); 0 keeps the rendered size."""
+    preload: bool = True
+    """Keep every object's feature cache in memory after its first use."""
+    seed: int = 0
+    """Seed of the random draws (combined with the epoch and the index)."""
+
+
+@dataclass
+class SSLSample:
+    """gaussians [P, C]; views [K, 3, H, W]; view_ids [K] indices into the object's training views;
+    label (class index, for monitoring only); index of the object in the dataset."""
+
+    gaussians: Tensor
+    views: Tensor
+    view_ids: Tensor
+    label: int
+    index: int
+
+
+@dataclass
+class ObjectSample:
+    """gaussians [P, C]; views [V, 3, H, W]; label; index of the object in the dataset."""
+
+    gaussians: Tensor
+    views: Tensor
+    label: int
+    index: int
+
+
+@dataclass
+class Batch:
+    """Stacked samples: gaussians [B, P, C]; views [B, K, 3, H, W]; labels [B]; indices [B];
+    view_ids [B, K] (SSL only, else None)."""
+
+    gaussians: Tensor
+    views: Tensor
+    labels: Tensor
+    indices: Tensor
+    view_ids: Tensor | None = None
+
+
+def collate(samples: list[SSLSample] | list[ObjectSample]) -> Batch:
+    """Stack samples into a :class:`Batch` (the ``collate_fn`` for a DataLoader)."""
+    view_ids = [getattr(s, "view_ids", None) for s in samples]
+    return Batch(
+        gaussians=torch.stack([s.gaussians for s in samples]),
+        views=torch.stack([s.views for s in samples]),
+        labels=torch.tensor([s.label for s in samples]),
+        indices=torch.tensor([s.index for s in samples]),
+        view_ids=None if view_ids[0] is None else torch.stack(view_ids),
+    )
+
+
+class _GaussianViewSet(Dataset):
+    """Objects of one split of a generated dataset (the successful ones), with class indices."""
+
+    def __init__(self, root: str | Path, split: str | tuple[str, ...], config: SampleConfig = SampleConfig()):
+        self.root, self.config, self.epoch = Path(root), config, 0
+        splits = (split,) if isinstance(split, str) else tuple(split)
+        if not set(splits) <= set(SPLITS):
+            raise ValueError(f"unknown split in {splits}; expected some of {SPLITS}")
+        if config.sampling not in ("fps", "uniform"):
+            raise ValueError(f"unknown sampling {config.sampling!r}; expected 'fps' or 'uniform'")
+        entries = read_manifest(self.root / MANIFEST_NAME)
+        if not entries:
+            raise FileNotFoundError(f"{self.root}: no {MANIFEST_NAME}; generate the dataset first")
+        ok = sorted((e for e in entries.values() if e.ok), key=lambda e: e.object_id)
+        #: Class names of the whole dataset (every split), so indices agree between splits.
+        self.class_names: tuple[str, ...] = tuple(sorted({e.label for e in ok}))
+        self.entries: list[ManifestEntry] = [e for e in ok if e.split in splits]
+        saved = json.loads((self.root / "dataset.json").read_text())["config"]
+        self.background = np.asarray(saved["view"]["background"], dtype=np.float32)
+        self._features: dict[int, GaussianFeatures] = {}
+        self._frames: dict[int, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random draws (uniform sampling, SSL views) for a new epoch."""
+        self.epoch = int(epoch)
+
+    def label(self, index: int) -> int:
+        return self.class_names.index(self.entries[index].label)
+
+    def _generator(self, index: int) -> torch.Generator:
+        state = np.random.SeedSequence([self.config.seed, self.epoch, index]).generate_state(1)[0]
+        return torch.Generator().manual_seed(int(state))
+
+    def features(self, index: int) -> GaussianFeatures:
+        """The object's cached features (all of them, in FPS order)."""
+        if index in self._features:
+            return self._features[index]
+        features = read_feature_cache(self.root / self.entries[index].features)
+        if self.config.preload:
+            self._features[index] = features
+        return features
+
+    def gaussians(self, index: int, generator: torch.Generator | None = None) -> Tensor:
+        """[P, C] sampled Gaussians of an object (P = num_points, C from feature_groups)."""
+        features, n = self.features(index), self.config.num_points
+        if self.config.sampling == "fps" or len(features) <= n:
+            picked = torch.arange(n) % len(features)  # FPS prefix; cyclic repeat when too few
+        else:
+            picked = uniform_sample(len(features), n, generator)
+        return features.subset(picked).columns(self.config.feature_groups)
+
+    def view_files(self, index: int) -> list[str]:
+        """The object's training-view PNGs (relative to the dataset root), in pose order."""
+        if index not in self._frames:
+            folder = Path(self.entries[index].folder) / "views"
+            meta = json.loads((self.root / folder / "transforms_train.json").read_text())
+            self._frames[index] = [(folder / f["file_path"]).as_posix() for f in meta["frames"]]
+        return self._frames[index]
+
+    def load_views(self, index: int, view_ids: Tensor) -> Tensor:
+        """[K, 3, H, W] float views composited on the background (resized if ``image_size``)."""
+        files = self.view_files(index)
+        images = [self._load_image(self.root / files[int(i)]) for i in view_ids]
+        return torch.stack(images)
+
+    def _load_image(self, path: Path) -> Tensor:
+        with Image.open(path) as img:
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        rgb = rgba[..., :3] * rgba[..., 3:] + self.background * (1.0 - rgba[..., 3:])
+        image = torch.from_numpy(rgb).permute(2, 0, 1)
+        size = self.config.image_size
+        if size and image.shape[-2:] != (size, size):
+            image = torch.nn.functional.interpolate(image[None], (size, size), mode="area")[0]
+        return image
+
+
+class SSLDataset(_GaussianViewSet):
+    """Self-supervised samples: an object's Gaussians and K distinct random training views."""
+
+    def __getitem__(self, index: int) -> SSLSample:
+        generator = self._generator(index)
+        n_views, k = len(self.view_files(index)), self.config.views_per_sample
+        if k > n_views:
+            raise ValueError(f"views_per_sample {k} > the {n_views} views of {self.entries[index].object_id}")
+        view_ids = uniform_sample(n_views, k, generator)
+        views = self.load_views(index, view_ids)
+        return SSLSample(self.gaussians(index, generator), views, view_ids, self.label(index), index)
+
+
+class ClassificationDataset(_GaussianViewSet):
+    """Labelled objects: Gaussians, the first V training views and the class index."""
+
+    def __getitem__(self, index: int) -> ObjectSample:
+        n_views = len(self.view_files(index))
+        count = min(self.config.num_views or n_views, n_views)
+        views = self.load_views(index, torch.arange(count))
+        return ObjectSample(self.gaussians(index, self._generator(index)), views, self.label(index), index)

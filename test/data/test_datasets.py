@@ -1,0 +1,117 @@
+"""torch Datasets over a generated dataset: shapes, labels, sampling rules, determinism, batching."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gs_perception.core.fit import FitConfig
+from gs_perception.data.datasets import ClassificationDataset, SampleConfig, SSLDataset, collate
+from gs_perception.data.features import FeatureConfig, read_feature_cache
+from gs_perception.data.generate import DatasetConfig, generate_dataset
+from gs_perception.data.views import ViewRenderConfig
+
+CONFIG = DatasetConfig(
+    source="shapes10",
+    classes=("bed", "sofa"),
+    train_per_class=2,
+    test_per_class=1,
+    val_fraction=0.0,
+    view=ViewRenderConfig(width=20, height=20, n_train=5, n_test=1, background=(0.0, 0.0, 1.0)),
+    fit=FitConfig(
+        steps=20, refine_start=5, refine_stop=15, refine_every=5, init_points=200, max_gaussians=400
+    ),
+    features=FeatureConfig(max_points=64),
+    workers=1,
+)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dataset")
+    assert generate_dataset(out, CONFIG, show_progress=False).complete
+    return out
+
+
+def test_classification_samples_have_labels_gaussians_and_views(root):
+    config = SampleConfig(num_points=32, feature_groups=("xyz", "rgb", "opacity"), num_views=3)
+    train, test = ClassificationDataset(root, "train", config), ClassificationDataset(root, "test", config)
+    assert len(train) == 4 and len(test) == 2 and train.class_names == test.class_names == ("bed", "sofa")
+    sample = train[0]
+    assert sample.gaussians.shape == (32, 7) and sample.views.shape == (3, 3, 20, 20)
+    assert [train[i].label for i in range(4)] == [0, 0, 1, 1]
+    features = read_feature_cache(root / train.entries[0].features)
+    expected = features.subset(slice(0, 32)).columns(("xyz", "rgb", "opacity"))  # fps = cache prefix
+    assert torch.equal(sample.gaussians, expected)
+
+
+def test_views_are_composited_on_the_dataset_background(root):
+    ds = ClassificationDataset(root, "train", SampleConfig(num_views=1))
+    view = ds[0].views[0]
+    png = ds.root / ds.view_files(0)[0]
+    rgba = np.asarray(Image.open(png).convert("RGBA"), dtype=np.float32) / 255.0
+    empty = rgba[..., 3] == 0
+    assert empty.any() and torch.allclose(view[:, torch.from_numpy(empty)].T, torch.tensor([0.0, 0.0, 1.0]))
+    full = rgba[..., 3] == 1
+    assert np.allclose(view.permute(1, 2, 0).numpy()[full], rgba[..., :3][full], atol=1e-6)
+    resized = ClassificationDataset(root, "train", SampleConfig(num_views=1, image_size=10))[0].views
+    assert resized.shape == (1, 3, 10, 10)
+    assert torch.allclose(resized[0], torch.nn.functional.avg_pool2d(view[None], 2)[0], atol=1e-6)
+
+
+def test_uniform_sampling_is_seeded_by_epoch_and_draws_distinct_gaussians(root):
+    config = SampleConfig(num_points=16, sampling="uniform", feature_groups=("xyz",))
+    ds = SSLDataset(root, "train", config)
+    a, b = ds[1].gaussians, ds[1].gaussians
+    ds.set_epoch(1)
+    c = ds[1].gaussians
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert len(torch.unique(a, dim=0)) == 16
+    cached = ds.features(1).xyz
+    assert all((cached == row).all(dim=1).any() for row in a)  # every sampled row comes from the cache
+
+
+def test_ssl_samples_draw_distinct_views_and_batch(root):
+    ds = SSLDataset(root, ("train", "test"), SampleConfig(num_points=8, views_per_sample=3))
+    samples = [ds[i] for i in range(len(ds))]
+    assert len(ds) == 6
+    for s in samples:
+        assert s.views.shape == (3, 3, 20, 20) and len(set(s.view_ids.tolist())) == 3
+        assert torch.equal(s.views, ds.load_views(s.index, s.view_ids))
+    batch = collate(samples[:4])
+    assert batch.gaussians.shape == (4, 8, 14) and batch.views.shape == (4, 3, 3, 20, 20)
+    assert batch.view_ids.shape == (4, 3) and batch.labels.tolist() == [s.label for s in samples[:4]]
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate)
+    assert [b.gaussians.shape[0] for b in loader] == [3, 3]
+
+
+def test_too_few_gaussians_repeat_cyclically_and_bad_settings_fail(root):
+    ds = ClassificationDataset(root, "train", SampleConfig(num_points=200, feature_groups=("xyz",)))
+    cached = ds.features(0).xyz
+    assert len(cached) <= 64
+    g = ds[0].gaussians
+    assert g.shape == (200, 3) and torch.equal(g[len(cached)], cached[0])
+    with pytest.raises(ValueError, match="views_per_sample"):
+        SSLDataset(root, "train", SampleConfig(views_per_sample=9))[0]
+    with pytest.raises(ValueError, match="sampling"):
+        SSLDataset(root, "train", SampleConfig(sampling="random"))
+    with pytest.raises(ValueError, match="split"):
+        SSLDataset(root, "training")
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        SSLDataset(root / "nowhere", "train")
+
+
+def test_failed_objects_are_left_out(root, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    lines = (copy / "manifest.jsonl").read_text().splitlines()
+    first = lines[0].replace('"status": "ok"', '"status": "error"')
+    (copy / "manifest.jsonl").write_text("\n".join([first, *lines[1:]]) + "\n")
+    assert len(ClassificationDataset(copy, ("train", "test"))) == 5
+    assert dataclasses.replace(SampleConfig(), seed=1).seed == 1
