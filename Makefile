@@ -17,7 +17,7 @@ export PYOPENGL_PLATFORM
 
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help setup test demo bench lint clean distclean
+.PHONY: help setup test demo dataset bench lint clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [PYTEST_ARGS='-k name -x']"
@@ -40,8 +40,13 @@ test: $(STAMP) ## run the test suite (CPU; gpu/ros tests skip themselves); extra
 demo: $(STAMP) ## small end-to-end demo on CPU, outputs in runs/demo
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli demo --out runs/demo
 
-bench: $(STAMP) ## rasteriser and fitting benchmarks (print figures; not tests)
-	$(PY) benchmarks/bench_rasterizer.py && $(PY) benchmarks/bench_fit.py
+dataset: $(STAMP) ## shapes10 CPU dataset (100 objects, ~30 min on 2 cores; rerun resumes) in datasets/shapes10_cpu
+	MPLBACKEND=Agg $(PY) -m gs_perception.cli generate-dataset --config config/dataset_shapes10_cpu.yaml \
+		--out datasets/shapes10_cpu
+
+bench: $(STAMP) ## rasteriser, fitting and dataset benchmarks (print figures; not tests; ~35 min on 2 cores)
+	$(PY) benchmarks/bench_rasterizer.py && $(PY) benchmarks/bench_fit.py && \
+		$(PY) benchmarks/bench_dataset.py --fresh --out runs/bench_dataset
 
 lint: $(STAMP) ## ruff lint + format check
 	$(PY) -m ruff check .

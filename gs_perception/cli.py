@@ -5,6 +5,7 @@ Subcommands:
     fit           fit 3D Gaussians to a NeRF-synthetic folder → PLY + metrics JSON
     demo          render a procedural object, fit it on CPU, write PLY, pictures and metrics
     generate-dataset  meshes (shapes10, ModelNet, a folder) → views → Gaussians → feature caches, resumable
+    train-ssl     self-supervised training of the image and Gaussian encoders on a generated dataset
 
 Options of each subcommand come from its config dataclass (``FitConfig``, ``ViewRenderConfig``); run
 ``gs-perception <cmd> -h`` for the list with defaults.
@@ -98,6 +99,20 @@ def cmd_generate_dataset(args: argparse.Namespace) -> int:
     return 0 if summary.complete or config.max_objects else 1
 
 
+def cmd_train_ssl(args: argparse.Namespace) -> int:
+    from .models.ssl_trainer import SSLConfig, train_ssl
+
+    base = dataclass_from_yaml(SSLConfig, args.config) if args.config else SSLConfig()
+    config = dataclass_from_args(SSLConfig, args, base=base)
+    result = train_ssl(config, resume=args.resume, show_progress=not args.quiet)
+    last = result.last_val or result.last_train
+    print(
+        f"{result.position.step} steps ({result.position.epoch} epochs) → {result.checkpoint}; last "
+        f"{last.get('split', '')} loss {last.get('loss')}, correspondence accuracy {last.get('cm_accuracy')}"
+    )
+    return 0
+
+
 def _add_mesh_args(p: argparse.ArgumentParser) -> None:
     from .data.shapes import SHAPE_NAMES
 
@@ -155,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_args(p, DatasetConfig)
     p.set_defaults(func=cmd_generate_dataset)
+
+    from .models.ssl_trainer import SSLConfig
+
+    p = sub.add_parser(
+        "train-ssl",
+        help="self-supervised training of the dual encoders (resumable)",
+        description="Cross-view triplet + cross-modality correspondence training on a generated dataset; "
+        "writes config.json, metrics.csv, tb/ and checkpoints/ under --out.",
+    )
+    p.add_argument("--config", default=None, help="YAML preset overriding SSLConfig (see config/)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, SSLConfig)
+    p.set_defaults(func=cmd_train_ssl)
     return parser
 
 

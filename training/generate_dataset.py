@@ -5,9 +5,9 @@ The same as ``gs-perception generate-dataset``; run with ``-h`` for every option
 ``gs_perception.data.generate.DatasetConfig``). Examples::
 
     # ten procedural classes on a CPU (≈ 30 min on 2 cores)
-    python training/generate_dataset.py --config config/dataset_shapes10_cpu.yaml --out data/shapes10_cpu
+    python training/generate_dataset.py --config config/dataset_shapes10_cpu.yaml --out datasets/shapes10_cpu
     # ModelNet10 as in the study (64 views at 800², GPU)
-    python training/generate_dataset.py --source modelnet --root data/ModelNet10 --out data/modelnet10
+    python training/generate_dataset.py --source modelnet --root datasets/ModelNet10 --out datasets/modelnet10
 """
 
 import sys

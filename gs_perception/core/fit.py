@@ -68,7 +68,8 @@ class FitConfig:
     grow_grad2d: float = 2e-4
     """View-space gradient threshold for clone/split."""
     max_gaussians: int = 10000
-    """Densification stops adding once the cloud is this large."""
+    """Hard budget: growth stops at this count, and a refine step that overshoots it drops the least
+    opaque Gaussians."""
     backend: str = "auto"
     """Renderer: 'auto' (gsplat on CUDA, else torch), 'gsplat', 'torch'."""
     seed: int = 0

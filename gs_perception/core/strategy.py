@@ -38,13 +38,15 @@ def fixed_default_strategy_class() -> type:
         return _FIXED
     from dataclasses import dataclass
 
+    import torch
     from gsplat.strategy import DefaultStrategy
-    from gsplat.strategy.ops import reset_opa
+    from gsplat.strategy.ops import remove, reset_opa
 
     @dataclass
     class FixedDefaultStrategy(DefaultStrategy):
         """DefaultStrategy whose opacity reset fires at ``step > 0, step % reset_every == 0`` (before
-        ``refine_stop_iter``), and whose growth stops at ``max_gaussians``."""
+        ``refine_stop_iter``), and whose cloud never exceeds ``max_gaussians``: growth stops at the budget,
+        and when one refine step's clones and splits overshoot it, the least opaque Gaussians go."""
 
         max_gaussians: int = 1_000_000
 
@@ -57,6 +59,12 @@ def fixed_default_strategy_class() -> type:
                 super().step_post_backward(params, optimizers, state, step, info, packed=packed)
             finally:
                 self.grow_grad2d = grow
+            excess = len(params["means"]) - self.max_gaussians
+            if excess > 0:  # a hard budget: time and memory per step stay bounded
+                weakest = torch.topk(params["opacities"].detach().flatten(), excess, largest=False).indices
+                mask = torch.zeros(len(params["means"]), dtype=torch.bool, device=weakest.device)
+                mask[weakest] = True
+                remove(params=params, optimizers=optimizers, state=state, mask=mask)
             if 0 < step < self.refine_stop_iter and step % self.reset_every == 0:
                 reset_opa(params=params, optimizers=optimizers, state=state, value=self.prune_opa * 2.0)
 

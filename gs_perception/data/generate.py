@@ -19,6 +19,7 @@ folders. Failures (an unreadable mesh, say) are recorded with their error and sk
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -26,9 +27,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from ..core.fit import FitConfig
@@ -45,6 +44,7 @@ from .catalog import (
 from .features import FeatureConfig, build_feature_cache
 from .manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
 from .meshes import check_mesh, normalise_to_unit_sphere
+from .parallel import map_in_processes
 from .views import ViewRenderConfig
 
 #: The study's renders: 64 spiral views at 800×800, plus 8 held-out poses for memory evaluation.
@@ -173,8 +173,8 @@ def generate_dataset(
     start = time.perf_counter()
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
+    specs = plan_objects(config)  # first: a bad source or class list must not leave a dataset.json behind
     _check_or_write_config(root, config)
-    specs = plan_objects(config)
     (root / "objects.json").write_text(json.dumps([_spec_json(s) for s in specs], indent=1) + "\n")
     manifest = root / MANIFEST_NAME
     recovered = _recover_unrecorded(root, specs, read_manifest(manifest))
@@ -206,7 +206,8 @@ def generate_dataset(
 
 
 def _run(todo, root, config, device, workers, threads):
-    """Yield one entry per object, in completion order (in this process when ``workers`` is 1)."""
+    """Yield one entry per object, in completion order (in this process when ``workers`` is 1, else in
+    worker processes where a crashing object costs only itself: see parallel.py)."""
     if workers <= 1:
         if device == "cpu" and config.threads:
             import torch
@@ -215,19 +216,22 @@ def _run(todo, root, config, device, workers, threads):
         for spec in todo:
             yield build_object(spec, root, config, device)
         return
-    # spawn, not fork: a forked child would inherit torch's thread pools and OpenGL state half-initialised.
-    context = get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
-        futures = [pool.submit(build_object, spec, root, config, device) for spec in todo]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for f in futures:  # an interrupt: stop queued objects; the running ones die with the pool
-                f.cancel()
-            raise
+    build = functools.partial(build_object, root=root, config=config, device=device)
+    results = map_in_processes(build, todo, workers, _crash_entry, _init_worker, (threads,))
+    for _, entry in results:
+        yield entry
+
+
+def _crash_entry(spec: ObjectSpec) -> ManifestEntry:
+    """The record of an object whose worker process died (twice): native crash or out of memory."""
+    return ManifestEntry(
+        spec.object_id,
+        spec.label,
+        spec.split,
+        "error",
+        source=_source_text(spec),
+        error="the worker process died while building this object (a crash in native code, or out of memory)",
+    )
 
 
 def _init_worker(threads: int) -> None:

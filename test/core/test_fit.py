@@ -134,9 +134,18 @@ def test_growth_stops_at_the_gaussian_budget():
     config = FitConfig(refine_start=0, refine_every=5, reset_every=10_000, grow_grad2d=1e-3, max_gaussians=20)
     strategy, state = make_strategy(config, scene_scale=1.0)
     params, opts = _params(16, opacity=0.5, scale=0.001)
-    for step in range(30):
+    params["opacities"].data[:4] = torch.tensor([-3.0, -2.5, -2.0, -1.5])  # the least opaque four
+    keep = params["means"][4:].detach().clone()
+    _fake_step(strategy, state, params, opts, 0, grad=1.0)
+    counts = []
+    for step in range(1, 30):
         _fake_step(strategy, state, params, opts, step, grad=1.0)
-    assert params["means"].shape[0] == 32  # grew once (16 < 20), then held at the budget
+        counts.append(params["means"].shape[0])
+    # The first refine clones all 16 (16 < 20) and overshoots to 32; the least opaque go, back to the budget.
+    assert max(counts) == 20 and counts[-1] == 20
+    assert all((params["means"] == p).all(dim=1).any() for p in keep)  # the opaque originals all survive
+    assert torch.sigmoid(params["opacities"]).min() > torch.sigmoid(torch.tensor(-1.5))
+    assert all(v.shape[0] == 20 for k, v in state.items() if isinstance(v, torch.Tensor))
 
 
 def test_initialisation_modes():

@@ -1,4 +1,5 @@
-"""Point sampling: FPS against its slow oracle, ties, batching, prefix consistency, seeds; uniform draws."""
+"""Point sampling: FPS against its slow oracle, ties, batching, prefix consistency, seeds; uniform draws;
+ball query against its oracle, padding and the nearest-point fallback."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pytest
 import torch
 
 from gs_perception.core.sampling import (
+    ball_query,
+    ball_query_reference,
     farthest_point_sample,
     farthest_point_sample_reference,
     uniform_sample,
@@ -133,6 +136,73 @@ def test_uniform_sample():
         uniform_sample(10, 11)
 
 
+@pytest.mark.parametrize(
+    ("num", "m", "radius", "k", "dtype"),
+    [
+        (64, 16, 0.5, 8, torch.float32),
+        (64, 16, 1.0, 32, torch.float32),
+        (100, 30, 0.3, 4, torch.float64),
+        (50, 20, 2.5, 64, torch.float32),  # k > N: every list is padded
+        (80, 10, 0.0, 3, torch.float32),  # only exact coincidences are in the ball
+    ],
+)
+def test_ball_query_matches_reference(num, m, radius, k, dtype):
+    pts = torch.stack([_points(num, seed=s, dtype=dtype, duplicates=num // 5) for s in range(2)])
+    # Half the centres are points (FPS, as in PointNet++), half are arbitrary positions.
+    fps = farthest_point_sample(pts, m // 2)
+    off = torch.randn(2, m - m // 2, 3, generator=torch.Generator().manual_seed(num), dtype=dtype)
+    centres = torch.cat([torch.stack([pts[b, fps[b]] for b in range(2)]), off], dim=1)
+    got = ball_query(pts, centres, radius, k)
+    assert got.dtype == torch.long and got.shape == (2, m, k)
+    for b in range(2):
+        assert torch.equal(got[b], ball_query_reference(pts[b], centres[b], radius, k))
+        assert torch.equal(ball_query(pts[b : b + 1], centres[b : b + 1], radius, k)[0], got[b])
+
+
+def test_ball_query_padding_and_fallback_by_hand():
+    pts = torch.zeros(6, 3)
+    pts[:, 0] = torch.tensor([0.0, 5.0, 0.5, 10.0, 0.9, 1.5])
+    centres = torch.tensor([[[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [7.4, 0.0, 0.0], [0.2, 0.0, 0.0]]])
+    got = ball_query(pts[None], centres, radius=1.0, k=4)
+    expected = [
+        [0, 2, 4, 0],  # three in the ball (1.5 is not), padded with the first
+        [1, 1, 1, 1],  # a centre that is a point finds itself
+        [1, 1, 1, 1],  # empty ball: nearest point (5 at 2.4, 10 at 2.6)
+        [0, 2, 4, 0],
+    ]
+    assert got[0].tolist() == expected
+    assert ball_query_reference(pts, centres[0], 1.0, 4).tolist() == expected
+    # The boundary is inclusive, and k = 1 keeps only the first index.
+    assert ball_query(pts[None], centres[:, :1], radius=0.9, k=2)[0].tolist() == [[0, 2]]
+    assert ball_query(pts[None], centres, radius=1.0, k=1)[0, :, 0].tolist() == [0, 1, 1, 0]
+
+
+def test_ball_query_nearest_fallback_ties_and_blocks(monkeypatch):
+    # Equidistant nearest points: the lowest index wins, as in the reference.
+    pts = torch.tensor([[3.0, 0.0, 0.0], [-2.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    got = ball_query(pts[None], torch.zeros(1, 1, 3), radius=1.0, k=3)
+    assert got.tolist() == [[[1, 1, 1]]] == [ball_query_reference(pts, torch.zeros(1, 3), 1.0, 3).tolist()]
+    # A tiny block budget splits the centres into many blocks without changing the answer.
+    pts = _points(40, seed=9)[None].repeat(2, 1, 1)
+    centres = pts[:, :25] + 0.05
+    whole = ball_query(pts, centres, 0.7, 6)
+    monkeypatch.setattr("gs_perception.core.sampling._BALL_QUERY_BLOCK", 7 * 2 * 40)
+    assert torch.equal(ball_query(pts, centres, 0.7, 6), whole)
+
+
+def test_ball_query_errors():
+    pts = _points(8, seed=3)[None]
+    with pytest.raises(ValueError, match="must be"):
+        ball_query(pts[0], pts[0], 1.0, 2)
+    with pytest.raises(ValueError, match="batch"):
+        ball_query(pts, pts.repeat(2, 1, 1), 1.0, 2)
+    with pytest.raises(ValueError, match="k=0"):
+        ball_query(pts, pts, 1.0, 0)
+    with pytest.raises(ValueError, match="radius=-1"):
+        ball_query(pts, pts, -1.0, 2)
+    assert ball_query(pts, pts[:, :0], 1.0, 2).shape == (1, 0, 2)
+
+
 @pytest.mark.gpu
 class TestCuda:
     def test_cuda_fps_matches_cpu(self):
@@ -150,3 +220,12 @@ class TestCuda:
         assert idx.device.type == "cuda" and len(set(idx.tolist())) == 50
         u = uniform_sample(500, 50, generator=torch.Generator().manual_seed(0), device="cuda")
         assert u.device.type == "cuda" and len(set(u.tolist())) == 50
+
+    def test_cuda_ball_query_matches_cpu(self):
+        pts = torch.stack([_points(2048, seed=s, duplicates=100) for s in range(3)])
+        centres = torch.cat([pts[:, :300], pts[:, 300:400] * 3.0], dim=1)
+        for radius, k in ((0.2, 32), (0.4, 64), (0.0, 2)):
+            cpu = ball_query(pts, centres, radius, k)
+            gpu = ball_query(pts.cuda(), centres.cuda(), radius, k)
+            assert gpu.device.type == "cuda"
+            assert torch.equal(gpu.cpu(), cpu)
