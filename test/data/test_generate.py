@@ -162,3 +162,21 @@ def test_parallel_workers_give_the_same_objects_as_one_worker(tmp_path):
     for a, b in zip(serial.entries, parallel.entries):
         ca, cb = read_ply(tmp_path / "serial" / a.ply), read_ply(tmp_path / "parallel" / b.ply)
         assert len(ca) == len(cb) and np.allclose(ca.means.numpy(), cb.means.numpy(), atol=1e-4)
+
+
+def test_a_modelnet_tree_with_quirky_headers_becomes_a_dataset_with_official_splits(tmp_path):
+    corners = [(x, y, z) for x in (0, 2) for y in (0, 1) for z in (0, 0.5)]
+    quads = "4 0 1 3 2\n4 4 6 7 5\n4 0 4 5 1\n4 2 3 7 6\n4 0 2 6 4\n4 1 5 7 3\n"
+    body = "\n".join(" ".join(map(str, c)) for c in corners) + "\n" + quads
+    for label, name, split in [("desk", "desk_0001", "train"), ("desk", "desk_0201", "test")]:
+        folder = tmp_path / "ModelNet10" / label / split
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.off").write_text("OFF8 6 0\n" + body)  # counts on the header line, as in ModelNet
+    config = dataclasses.replace(TINY, source="modelnet", root=str(tmp_path / "ModelNet10"), classes=())
+    summary = generate_dataset(tmp_path / "out", config, show_progress=False)
+    assert summary.complete and summary.failed == 0
+    assert {(e.object_id, e.split) for e in summary.entries} == {
+        ("desk/desk_0001", "train"),
+        ("desk/desk_0201", "test"),
+    }
+    assert all(e.source.endswith(".off") and e.num_gaussians > 0 for e in summary.entries)
