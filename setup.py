@@ -46,6 +46,7 @@ setup(
         "tqdm",
         "matplotlib",
         "tensorboard",
+        "scikit-learn",
         # Pinned: core/ works around 1.5.3's DefaultStrategy opacity-reset bug (DESIGN.md §5), and a test
         # asserts when the reset fires. Re-check that workaround before moving this pin.
         "gsplat==1.5.3",

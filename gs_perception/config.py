@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -118,3 +119,30 @@ def override_dataclass(base: T, data: dict, where: str = "config") -> T:
         else:
             changes[key] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(base, **changes)  # type: ignore[type-var]
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    """Rebuild a (nested) frozen config dataclass from :func:`dataclasses.asdict` output, possibly via JSON.
+
+    Dicts become the nested dataclass of their field and lists become tuples where the field is a tuple.
+    Missing fields take their defaults (a field added later must default to the old behaviour).
+
+    Raises:
+        TypeError: ``data`` (or a nested value) is not a mapping.
+        ValueError: ``data`` names a field ``cls`` does not have.
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{cls.__name__}: expected a dict, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls) if f.init})
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {unknown}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = config_from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)

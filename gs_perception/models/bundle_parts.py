@@ -1,0 +1,245 @@
+"""The parts of an encoder bundle that describe it: the features it expects and its class-naming probe."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import Tensor
+
+from ..config import config_from_dict
+from ..data.datasets import SampleConfig
+from ..data.features import FEATURE_CACHE_VERSION, feature_width
+
+CLASSIFIER_SOURCES = ("image", "gaussian")
+"""What a :class:`LinearClassifier` reads: max-pooled view embeddings or Gaussian embeddings."""
+
+_TENSORS = ("mean", "scale", "weight", "bias")  # of a LinearClassifier
+
+
+def to_json_types(value: Any, what: str) -> Any:
+    """``value`` as JSON would give it back (tuples become lists); raises ValueError for other types."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must hold JSON types only: {err}") from err
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What the encoders were trained on, which every caller must reproduce exactly.
+
+    Sequences are stored as tuples (lists from JSON compare equal after a round trip), and ``sh_degree``
+    is 0 unless ``sh`` is among the feature groups: the degree changes no other column.
+    """
+
+    feature_groups: tuple[str, ...]
+    """Per-Gaussian column groups, in order (data/features.py FEATURE_GROUPS)."""
+    sh_degree: int
+    """SH degree (0..3) of the cached features; only the ``sh`` group depends on it."""
+    num_points: int
+    """Gaussians per object fed to the Gaussian encoder."""
+    sampling: str
+    """How those were drawn from the cache: 'fps' (farthest-point prefix) or 'uniform'."""
+    image_size: tuple[int, int]
+    """(H, W) of the views the image encoder saw."""
+    background: tuple[float, float, float]
+    """RGB in [0, 1] the views were composited on."""
+    features_version: int = FEATURE_CACHE_VERSION
+    """Normalisation conventions of data/features.py (its FEATURE_CACHE_VERSION) the features followed."""
+
+    def __post_init__(self):
+        if not 0 <= int(self.sh_degree) <= 3 or self.sampling not in ("fps", "uniform"):
+            raise ValueError(
+                f"bad sh_degree {self.sh_degree} (0..3) or sampling {self.sampling!r} (fps, uniform)"
+            )
+        feature_width(self.feature_groups)  # rejects unknown names and bare strings
+        groups = tuple(str(name) for name in self.feature_groups)
+        # object.__setattr__: the dataclass is frozen. Normalised once, equality then means "same input".
+        normalised = {
+            "feature_groups": groups,
+            "sh_degree": int(self.sh_degree) if "sh" in groups else 0,
+            "num_points": int(self.num_points),
+            "image_size": tuple(int(s) for s in self.image_size),
+            "background": tuple(float(c) for c in self.background),
+            "features_version": int(self.features_version),
+        }
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+        if len(self.image_size) != 2 or len(self.background) != 3:
+            raise ValueError(
+                f"image_size must be (H, W) and background RGB, got {self.image_size}, {self.background}"
+            )
+
+    @classmethod
+    def from_configs(
+        cls,
+        sample: SampleConfig,
+        image_hw: tuple[int, int],
+        background: Sequence[float],
+        sh_degree: int = 0,
+    ) -> FeatureSpec:
+        """The spec of a training run: its sample settings, the view size and background it rendered.
+
+        Args:
+            sample: The run's sample settings (num_points, sampling, feature_groups, image_size).
+            image_hw: (H, W) of the views as the encoder saw them (after any ``image_size`` resize).
+            background: Composite colour of the views, RGB in [0, 1].
+            sh_degree: SH degree of the feature caches (ignored unless ``sh`` is a feature group).
+
+        Raises:
+            ValueError: ``sample.image_size`` resizes to another size than ``image_hw``, or a bad value.
+        """
+        if sample.image_size and tuple(image_hw) != (sample.image_size, sample.image_size):
+            raise ValueError(f"image_hw {tuple(image_hw)} contradicts sample.image_size {sample.image_size}")
+        return cls(
+            feature_groups=tuple(sample.feature_groups),
+            sh_degree=sh_degree,
+            num_points=sample.num_points,
+            sampling=sample.sampling,
+            image_size=tuple(image_hw),
+            background=tuple(background),
+        )
+
+    @property
+    def in_channels(self) -> int:
+        """Per-Gaussian feature width C these groups give."""
+        return feature_width(self.feature_groups, self.sh_degree)
+
+    def _differing(self, other: FeatureSpec) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def differences(self, other: FeatureSpec) -> list[str]:
+        """``"field: mine vs theirs"`` for every field that differs (empty when the specs agree)."""
+        return [f"{n}: {getattr(self, n)!r} vs {getattr(other, n)!r}" for n in self._differing(other)]
+
+    def to_dict(self) -> dict:
+        """JSON types (tuples as lists); :meth:`from_dict` inverts it."""
+        return to_json_types(dataclasses.asdict(self), "feature spec")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        return config_from_dict(cls, data)
+
+
+@dataclass
+class LinearClassifier:
+    """Frozen linear probe: standardise an embedding, then one affine map to K class logits.
+
+    Row k of ``weight`` scores ``class_names[k]`` of the bundle (scikit-learn's ``classes_`` order).
+    Arrays are stored as float32 tensors.
+
+    Attributes:
+        source: 'image' (view embeddings max-pooled over an object's views) or 'gaussian'.
+        mean: [D] subtracted from an embedding first.
+        scale: [D] divided by next (a StandardScaler's ``scale_``; 1 where a feature is constant).
+        weight: [K, D] class weights, K ≥ 2.
+        bias: [K] class offsets.
+    """
+
+    source: str
+    mean: Tensor
+    scale: Tensor
+    weight: Tensor
+    bias: Tensor
+
+    def __post_init__(self):
+        if self.source not in CLASSIFIER_SOURCES:
+            raise ValueError(
+                f"unknown classifier source {self.source!r}; expected one of {CLASSIFIER_SOURCES}"
+            )
+        for name in _TENSORS:
+            setattr(self, name, torch.as_tensor(getattr(self, name), dtype=torch.float32))
+        k, d = self.weight.shape if self.weight.ndim == 2 else (0, 0)
+        if k < 2 or self.mean.shape != (d,) or self.scale.shape != (d,) or self.bias.shape != (k,):
+            shapes = {name: tuple(getattr(self, name).shape) for name in _TENSORS}
+            raise ValueError(f"expected weight [K ≥ 2, D], bias [K], mean [D], scale [D]; got {shapes}")
+        if not bool((self.scale != 0).all()):
+            raise ValueError("scale must be non-zero everywhere")
+
+    @property
+    def num_classes(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def dim(self) -> int:
+        """Embedding size D read."""
+        return self.weight.shape[1]
+
+    @classmethod
+    def from_sklearn(
+        cls,
+        source: str,
+        mean: ArrayLike | None,
+        scale: ArrayLike | None,
+        coef: ArrayLike,
+        intercept: ArrayLike,
+    ) -> LinearClassifier:
+        """A probe from a fitted scikit-learn linear model (LinearSVC, LogisticRegression, ...).
+
+        Args:
+            source: 'image' or 'gaussian'.
+            mean: [D] StandardScaler ``mean_``, or None for no centring.
+            scale: [D] StandardScaler ``scale_``, or None for no scaling.
+            coef: ``coef_``, [K, D] for K ≥ 3 classes or [1, D] for two.
+            intercept: ``intercept_``, [K] or [1].
+
+        Two classes come as one decision value s = w·x + b (class 1 where s > 0). They become the rows
+        [-w, w] / 2 and offsets [-b, b] / 2: the logit difference is s, so the argmax agrees with
+        scikit-learn (ties go to class 0 in both) and the softmax of class 1 is sigmoid(s).
+        """
+        coef = torch.as_tensor(np.asarray(coef), dtype=torch.float32)
+        intercept = torch.as_tensor(np.asarray(intercept), dtype=torch.float32).reshape(-1)
+        if coef.ndim != 2:
+            raise ValueError(f"coef must be [K, D] or [1, D], got shape {tuple(coef.shape)}")
+        if coef.shape[0] == 1:
+            coef, intercept = torch.cat([-coef, coef]) / 2, torch.cat([-intercept, intercept]) / 2
+        d = coef.shape[1]
+        return cls(
+            source=source,
+            mean=torch.zeros(d) if mean is None else torch.as_tensor(np.asarray(mean)),
+            scale=torch.ones(d) if scale is None else torch.as_tensor(np.asarray(scale)),
+            weight=coef,
+            bias=intercept,
+        )
+
+    def logits(self, x: Tensor) -> Tensor:
+        """[B, D] embeddings → [B, K] logits ``((x - mean) / scale) @ weight.T + bias``."""
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"expected embeddings [B, {self.dim}], got {tuple(x.shape)}")
+        x = x.float()
+        mean, scale, weight, bias = (getattr(self, name).to(x.device) for name in _TENSORS)
+        return ((x - mean) / scale) @ weight.T + bias
+
+    def predict(self, x: Tensor) -> Tensor:
+        """[B, D] embeddings → [B] class indices (argmax of the logits)."""
+        return self.logits(x).argmax(dim=1)
+
+    def to(self, device: str | torch.device) -> LinearClassifier:
+        """A copy with its tensors on ``device``."""
+        return dataclasses.replace(self, **{name: getattr(self, name).to(device) for name in _TENSORS})
+
+    def to_dict(self) -> dict:
+        """``source`` and the four tensors (on the CPU): the constructor's keyword arguments."""
+        return {"source": self.source} | {name: getattr(self, name).detach().cpu() for name in _TENSORS}
+
+
+@dataclass
+class Prediction:
+    """Classes predicted for B objects.
+
+    Attributes:
+        class_index: [B] indices into the bundle's ``class_names``.
+        class_name: B names.
+        scores: [B, K] softmax of the logits.
+    """
+
+    class_index: Tensor
+    class_name: list[str]
+    scores: Tensor
