@@ -6,6 +6,7 @@ Subcommands:
     demo          render a procedural object, fit it on CPU, write PLY, pictures and metrics
     generate-dataset  meshes (shapes10, ModelNet, a folder) → views → Gaussians → feature caches, resumable
     train-ssl     self-supervised training of the image and Gaussian encoders on a generated dataset
+    evaluate      the study's tables (and the corrected ones) for SSL runs, t-SNE figures, the encoder bundle
 
 Options of each subcommand come from its config dataclass (``FitConfig``, ``ViewRenderConfig``); run
 ``gs-perception <cmd> -h`` for the list with defaults.
@@ -113,6 +114,16 @@ def cmd_train_ssl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .eval.ssl_eval import EvalConfig, evaluate
+
+    base = dataclass_from_yaml(EvalConfig, args.config) if args.config else EvalConfig()
+    result = evaluate(dataclass_from_args(EvalConfig, args, base=base))
+    print(result.results_md.read_text())
+    print(f"→ {result.results_md}, {result.metrics_json}" + (f", {result.bundle}" if result.bundle else ""))
+    return 0
+
+
 def _add_mesh_args(p: argparse.ArgumentParser) -> None:
     from .data.shapes import SHAPE_NAMES
 
@@ -184,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_args(p, SSLConfig)
     p.set_defaults(func=cmd_train_ssl)
+
+    from .eval.ssl_eval import EvalConfig
+
+    p = sub.add_parser("evaluate", help="evaluation tables, t-SNE figures and the bundle of SSL runs")
+    p.add_argument("--config", default=None, help="YAML preset overriding EvalConfig")
+    add_dataclass_args(p, EvalConfig)
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

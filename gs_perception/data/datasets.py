@@ -48,6 +48,10 @@ class SampleConfig:
     """Resize views to this square size (area interpolation); 0 keeps the rendered size."""
     preload: bool = True
     """Keep every object's feature cache in memory after its first use."""
+    colour_augment: bool = False
+    """SSL: give each view a random colour-channel permutation (and grey with probability 0.2), so
+    matching views and Gaussians cannot rest on colour alone (with random appearance, colour identifies an
+    instance but says nothing about its class)."""
     seed: int = 0
     """Seed of the random draws (combined with the epoch and the index)."""
 
@@ -177,6 +181,25 @@ class _GaussianViewSet(Dataset):
         return image
 
 
+def colour_augment(views: Tensor, generator: torch.Generator, grey_probability: float = 0.2) -> Tensor:
+    """Per view: permute the RGB channels at random, then with ``grey_probability`` average them.
+
+    Args:
+        views: [K, 3, H, W] RGB in [0, 1]. A white or grey background stays unchanged.
+        generator: Source of the draws.
+
+    Returns:
+        [K, 3, H, W] augmented views.
+    """
+    out = []
+    for view in views:
+        view = view[torch.randperm(3, generator=generator)]
+        if float(torch.rand((), generator=generator)) < grey_probability:
+            view = view.mean(dim=0, keepdim=True).expand(3, -1, -1)
+        out.append(view)
+    return torch.stack(out)
+
+
 class SSLDataset(_GaussianViewSet):
     """Self-supervised samples: an object's Gaussians and K distinct random training views."""
 
@@ -187,6 +210,8 @@ class SSLDataset(_GaussianViewSet):
             raise ValueError(f"views_per_sample {k} > the {n_views} views of {self.entries[index].object_id}")
         view_ids = uniform_sample(n_views, k, generator)
         views = self.load_views(index, view_ids)
+        if self.config.colour_augment:
+            views = colour_augment(views, generator)
         return SSLSample(self.gaussians(index, generator), views, view_ids, self.label(index), index)
 
 

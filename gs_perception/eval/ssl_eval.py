@@ -1,0 +1,262 @@
+"""Evaluate self-supervised runs like the study, and the corrected way (DESIGN §6): Markdown tables + figures.
+
+For every SSL run (one per seed) the frozen encoders embed the train, val and test splits; then:
+
+- **Pretext** (test split): cross-modality accuracy on the study's 2:1 pairs, and balanced accuracy and
+  ROC-AUC (the study's 95.2 % sits next to an always-yes baseline of 66.7 %); mean Euclidean distance of
+  positive (same object) and negative view pairs on raw embeddings, as the study reported them.
+- **Linear probes** (linear SVM, C chosen on the validation split, scored on test) with 100 % and 50 % of
+  the training labels: Gaussian embeddings; image embeddings max-pooled over 1, 4, … views.
+- **Memory-based vision**: the image probe trained on real views, tested on views rendered from each test
+  object's Gaussians at the training poses (the study's "64*") and at held-out poses, next to the real
+  held-out views.
+
+Cells are mean ± std over runs. The first run also gives the t-SNE figures and the exported bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import override_dataclass
+from ..data.datasets import ClassificationDataset
+from ..models.bundle import save_bundle
+from ..models.bundle_parts import FeatureSpec, LinearClassifier
+from ..models.checkpoint import load_checkpoint
+from ..models.dual_encoder import DualEncoder
+from ..models.losses import make_pairs
+from ..models.ssl_trainer import SSLConfig
+from .embeddings import Embeddings, compute_embeddings
+from .plots import tsne_plot
+from .pretext import correspondence_metrics, paired_distances
+from .probes import fit_linear_probe, label_subset, pool_views
+from .tables import format_mean_std, markdown_table
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate and where the tables go."""
+
+    runs: tuple[str, ...] = ()
+    """SSL run folders (each with config.json and checkpoints/last.pt), one per seed."""
+    out: str = "runs/eval"
+    """Folder for results.md, metrics.json, figures and the bundle."""
+    view_counts: tuple[int, ...] = (1, 4, 16, 32, 64)
+    """Views max-pooled per object for the image probes (counts above what the dataset has are skipped)."""
+    label_fractions: tuple[float, ...] = (1.0, 0.5)
+    """Fractions of the training labels the probes see (seeded, class-stratified subsets)."""
+    pair_draws: int = 3
+    """Random draws of correspondence pairs averaged per run."""
+    memory: bool = True
+    """Render views from the Gaussians for memory-based vision (costs a render per view)."""
+    tsne: bool = True
+    """Write t-SNE figures of the first run's test+train features."""
+    bundle: bool = True
+    """Export the first run's encoders with the 100 %-label image probe as <out>/bundle.pt."""
+    device: str = "auto"
+    """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+
+
+@dataclass
+class Cell:
+    """One table entry: its values over runs."""
+
+    values: list[float]
+
+    def text(self, percent: bool = False) -> str:
+        return format_mean_std(self.values, digits=3, percent=percent)
+
+
+def load_run(run: str | Path, device: torch.device) -> tuple[DualEncoder, SSLConfig]:
+    """The trained model of an SSL run folder (eval mode) and its config."""
+    saved = json.loads((Path(run) / "config.json").read_text())["config"]
+    config = override_dataclass(SSLConfig(), saved, str(run))
+    probe = ClassificationDataset(config.dataset, "train", config.sample)
+    model = DualEncoder(config.model, probe[0].gaussians.shape[-1])
+    load_checkpoint(Path(run) / "checkpoints" / "last.pt", {"model": model}, map_location=device)
+    return model.to(device).eval(), config
+
+
+def _split_embeddings(model, config: SSLConfig, eval_config: EvalConfig, device) -> dict[str, Embeddings]:
+    sample = config.sample
+    return {
+        split: compute_embeddings(
+            model,
+            ClassificationDataset(config.dataset, split, sample),
+            memory=eval_config.memory and split == "test",
+            heldout=split == "test",
+            device=device,
+        )
+        for split in ("train", "val", "test")
+    }
+
+
+def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> dict[str, float]:
+    """Correspondence metrics on the study's 2:1 and on balanced pairs, and paired distances (test split)."""
+    views = torch.from_numpy(test.views[:, :2]).to(device)
+    gauss = torch.from_numpy(test.gaussians).to(device)
+    o = views.shape[0]
+    out: dict[str, list[float]] = {}
+    for mode in ("study", "balanced"):
+        for draw in range(draws):
+            pairs = make_pairs(o, 2, mode, torch.Generator().manual_seed(draw))
+            with torch.no_grad():
+                logits = model.head(views.reshape(o * 2, -1)[pairs.image_index], gauss[pairs.gaussian_index])
+            m = correspondence_metrics(logits.cpu().numpy(), pairs.target.numpy())
+            for key, value in (("acc", m.accuracy), ("bal", m.balanced_accuracy), ("auc", m.roc_auc)):
+                out.setdefault(f"{mode}_{key}", []).append(value)
+            out.setdefault(f"{mode}_always_yes", []).append(m.always_yes_accuracy)
+    d = paired_distances(test.views)
+    metrics = {k: float(np.nanmean(v)) for k, v in out.items()}
+    return metrics | {"dist_pos": d.positive_mean, "dist_neg": d.negative_mean}
+
+
+def _probe(train_x, train_y, val_x, val_y, test_x, test_y, fraction: float, seed: int = 0):
+    keep = label_subset(train_y, fraction, seed) if fraction < 1.0 else np.arange(len(train_y))
+    probe = fit_linear_probe(train_x[keep], train_y[keep], val_x, val_y, seed=seed)
+    return probe, probe.accuracy(test_x, test_y)
+
+
+def _probes(e: dict[str, Embeddings], config: EvalConfig) -> tuple[dict[str, float], object]:
+    """Test accuracy of every linear probe, and the 100 %-label image probe on all views (for the bundle)."""
+    tr, va, te = e["train"], e["val"], e["test"]
+    out, image_probe = {}, None
+    for fraction in config.label_fractions:
+        tag = f"{round(100 * fraction)}%"
+        _, out[f"gaussians {tag}"] = _probe(
+            tr.gaussians, tr.labels, va.gaussians, va.labels, te.gaussians, te.labels, fraction
+        )
+        for count in [c for c in config.view_counts if c <= tr.views.shape[1]]:
+            pooled = [pool_views(x.views, count) for x in (tr, va, te)]
+            probe, out[f"views {count} {tag}"] = _probe(
+                pooled[0], tr.labels, pooled[1], va.labels, pooled[2], te.labels, fraction
+            )
+            if count == max(c for c in config.view_counts if c <= tr.views.shape[1]) and fraction == 1.0:
+                image_probe = probe
+        if image_probe is not None and te.memory_train is not None and fraction == 1.0:
+            v, h = te.memory_train.shape[1], te.memory_test.shape[1]
+            out["memory train poses"] = image_probe.accuracy(pool_views(te.memory_train, v), te.labels)
+            out["memory held-out poses"] = image_probe.accuracy(pool_views(te.memory_test, h), te.labels)
+            out["real held-out poses"] = image_probe.accuracy(pool_views(te.heldout, h), te.labels)
+    return out, image_probe
+
+
+@dataclass
+class EvalResult:
+    """Per-run figures (``runs[i][name]``) and the files written."""
+
+    runs: list[dict[str, float]]
+    results_md: Path
+    metrics_json: Path
+    bundle: Path | None
+
+
+def evaluate(config: EvalConfig) -> EvalResult:
+    """Evaluate every run of ``config.runs``; write results.md, metrics.json, figures and the bundle."""
+    if not config.runs:
+        raise ValueError("no runs to evaluate (give one SSL run folder per seed)")
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if config.device == "auto" else config.device)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_run, bundle_path = [], None
+    for i, run in enumerate(config.runs):
+        model, ssl_config = load_run(run, device)
+        embeddings = _split_embeddings(model, ssl_config, config, device)
+        figures = _pretext(model, embeddings["test"], config.pair_draws, device)
+        probes, image_probe = _probes(embeddings, config)
+        per_run.append(figures | probes)
+        if i == 0 and config.tsne:
+            _tsne(embeddings, ssl_config, out)
+        if i == 0 and config.bundle and image_probe is not None:
+            bundle_path = _export(out / "bundle.pt", model, ssl_config, image_probe, run)
+    metrics_json = out / "metrics.json"
+    metrics_json.write_text(json.dumps({"runs": list(config.runs), "metrics": per_run}, indent=2) + "\n")
+    results_md = out / "results.md"
+    results_md.write_text(results_markdown(per_run, config))
+    return EvalResult(per_run, results_md, metrics_json, bundle_path)
+
+
+def _cells(per_run: list[dict[str, float]], key: str, percent: bool = False) -> str:
+    return Cell([r[key] for r in per_run if key in r]).text(percent)
+
+
+def _pretext_table(per_run: list[dict[str, float]]) -> str:
+    rows = []
+    for mode in ("study", "balanced"):
+        keys = ("acc", "bal", "auc", "always_yes")
+        rows.append([mode] + [_cells(per_run, f"{mode}_{k}", percent=k != "auc") for k in keys])
+    header = ["pairs", "CM accuracy", "balanced accuracy", "ROC-AUC", "always-yes accuracy"]
+    distances = (
+        f"Mean paired distance of view embeddings (raw): positive {_cells(per_run, 'dist_pos')}, "
+        f"negative {_cells(per_run, 'dist_neg')}."
+    )
+    return markdown_table(header, rows) + "\n\n" + distances
+
+
+def _probe_table(per_run: list[dict[str, float]], config: EvalConfig) -> str:
+    tags = [f"{round(100 * f)}%" for f in config.label_fractions]
+    named = [("gaussians", "Gaussians")] + [(f"views {n}", f"images, {n} view{'s' * (n > 1)}") for n in config.view_counts]
+    rows = [
+        [title] + [_cells(per_run, f"{key} {tag}", percent=True) for tag in tags]
+        for key, title in named
+        if f"{key} {tags[0]}" in per_run[0]
+    ]
+    return markdown_table(["features"] + [f"{t} labels" for t in tags], rows)
+
+
+def _memory_table(per_run: list[dict[str, float]]) -> str:
+    rows = [
+        ["rendered from the Gaussians at the training poses (the study's 64*)", "memory train poses"],
+        ["rendered from the Gaussians at held-out poses", "memory held-out poses"],
+        ["real renders at the held-out poses", "real held-out poses"],
+    ]
+    return markdown_table(
+        ["test views", "accuracy"], [[t, _cells(per_run, k, percent=True)] for t, k in rows]
+    )
+
+
+def results_markdown(per_run: list[dict[str, float]], config: EvalConfig) -> str:
+    """Tables mirroring the study's: pretext, linear probes by feature and view count, memory views."""
+    runs = ", ".join(f"`{r}`" for r in config.runs)
+    parts = [
+        f"Runs (one per seed): {runs}. Cells: mean ± std over runs.",
+        "### Pretext tasks (test split)",
+        _pretext_table(per_run),
+        "### Linear probes (test accuracy; linear SVM, C chosen on the validation split)",
+        _probe_table(per_run, config),
+    ]
+    if "memory train poses" in per_run[0]:
+        parts += [
+            "### Memory-based vision (probe on real views, tested on other views)",
+            _memory_table(per_run),
+        ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _tsne(e: dict[str, Embeddings], config: SSLConfig, out: Path) -> None:
+    names = ClassificationDataset(config.dataset, "train", config.sample).class_names
+    labels = np.concatenate([e["train"].labels, e["test"].labels])
+    views = np.concatenate([e["train"].views, e["test"].views])
+    tsne_plot(views[:, 0], labels, names, out / "tsne_images_1view.png", "image features, 1 view")
+    tsne_plot(
+        views.max(axis=1), labels, names, out / "tsne_images_all_views.png", "image features, all views"
+    )
+    gauss = np.concatenate([e["train"].gaussians, e["test"].gaussians])
+    tsne_plot(gauss, labels, names, out / "tsne_gaussians.png", "Gaussian features")
+
+
+def _export(path: Path, model: DualEncoder, config: SSLConfig, probe, run: str) -> Path:
+    dataset = ClassificationDataset(config.dataset, "train", config.sample)
+    h, w = dataset[0].views.shape[-2:]
+    spec = FeatureSpec.from_configs(
+        config.sample, (int(h), int(w)), tuple(float(x) for x in dataset.background)
+    )
+    classifier = LinearClassifier.from_sklearn("image", probe.mean, probe.scale, probe.coef, probe.intercept)
+    train_config = json.loads((Path(run) / "config.json").read_text())
+    return save_bundle(path, model, spec, dataset.class_names, classifier, train_config)

@@ -1,0 +1,91 @@
+"""The evaluation end to end on a tiny dataset and two tiny SSL runs: tables, figures, a loadable bundle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from gs_perception.core.fit import FitConfig
+from gs_perception.data.datasets import ClassificationDataset, SampleConfig
+from gs_perception.data.features import FeatureConfig
+from gs_perception.data.generate import DatasetConfig, generate_dataset
+from gs_perception.data.views import ViewRenderConfig
+from gs_perception.eval.ssl_eval import EvalConfig, evaluate
+from gs_perception.models.bundle import BundleError, load_bundle
+from gs_perception.models.bundle_parts import FeatureSpec
+from gs_perception.models.dual_encoder import DualEncoderConfig
+from gs_perception.models.image_encoder import ImageEncoderConfig
+from gs_perception.models.pointnet import GaussianEncoderConfig
+from gs_perception.models.ssl_trainer import SSLConfig, train_ssl
+
+DATA = DatasetConfig(
+    source="shapes10",
+    classes=("chair", "sofa", "table"),
+    train_per_class=3,
+    test_per_class=2,
+    val_fraction=0.34,
+    view=ViewRenderConfig(width=24, height=24, n_train=4, n_test=2),
+    fit=FitConfig(steps=15, refine_start=1000, init_points=150, max_gaussians=150),
+    features=FeatureConfig(max_points=64),
+    workers=1,
+)
+SAMPLE = SampleConfig(num_points=32, views_per_sample=2, feature_groups=("xyz", "scale", "rgb"))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    assert generate_dataset(root / "data", DATA, show_progress=False).complete
+    model = DualEncoderConfig(
+        image=ImageEncoderConfig(embed_dim=16), gaussian=GaussianEncoderConfig(embed_dim=16)
+    )
+    base = SSLConfig(
+        dataset=str(root / "data"), sample=SAMPLE, model=model, epochs=1, batch_size=3, device="cpu"
+    )
+    out = []
+    for seed in (0, 1):
+        config = dataclasses.replace(base, out=str(root / f"run{seed}"), seed=seed)
+        train_ssl(config, show_progress=False)
+        out.append(config.out)
+    return root, out
+
+
+def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
+    root, folders = runs
+    config = EvalConfig(runs=tuple(folders), out=str(root / "eval"), view_counts=(1, 4, 64), pair_draws=2)
+    result = evaluate(config)
+    assert len(result.runs) == 2
+    first = result.runs[0]
+    assert first["study_always_yes"] == pytest.approx(2 / 3) and first["balanced_always_yes"] == 0.5
+    assert 0.0 <= first["gaussians 100%"] <= 1.0 and "views 64 100%" not in first  # only 4 views exist
+    assert first["dist_neg"] > 0 and first["dist_pos"] > 0
+    text = result.results_md.read_text()
+    for heading in (
+        "Pretext tasks",
+        "Linear probes",
+        "Memory-based vision",
+        "study's 64*",
+        "images, 4 views",
+    ):
+        assert heading in text
+    assert " ± " in text  # two seeds → spread
+    assert json.loads(result.metrics_json.read_text())["runs"] == folders
+    for name in ("tsne_images_1view.png", "tsne_images_all_views.png", "tsne_gaussians.png"):
+        assert (root / "eval" / name).stat().st_size > 0
+
+    spec = FeatureSpec.from_configs(SAMPLE, (24, 24), (1.0, 1.0, 1.0))
+    bundle = load_bundle(result.bundle, expected=spec)
+    assert bundle.class_names == ("chair", "sofa", "table") and bundle.classifier.source == "image"
+    test = ClassificationDataset(root / "data", "test", SAMPLE)
+    prediction = bundle.predict(torch.stack([test[i].views for i in range(len(test))]))
+    assert set(prediction.class_name) <= set(bundle.class_names) and prediction.scores.shape == (6, 3)
+    with pytest.raises(BundleError, match="num_points"):
+        load_bundle(result.bundle, expected=dataclasses.replace(spec, num_points=2048))
+
+
+def test_evaluate_needs_runs():
+    with pytest.raises(ValueError, match="runs"):
+        evaluate(EvalConfig())
