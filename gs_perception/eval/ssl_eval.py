@@ -201,7 +201,8 @@ def _pretext_table(per_run: list[dict[str, float]]) -> str:
 
 def _probe_table(per_run: list[dict[str, float]], config: EvalConfig) -> str:
     tags = [f"{round(100 * f)}%" for f in config.label_fractions]
-    named = [("gaussians", "Gaussians")] + [(f"views {n}", f"images, {n} view{'s' * (n > 1)}") for n in config.view_counts]
+    views = [(f"views {n}", f"images, {n} view{'s' * (n > 1)}") for n in config.view_counts]
+    named = [("gaussians", "Gaussians"), *views]
     rows = [
         [title] + [_cells(per_run, f"{key} {tag}", percent=True) for tag in tags]
         for key, title in named
