@@ -16,6 +16,7 @@ Cells are mean ± std over runs. The first run also gives the t-SNE figures and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..models.checkpoint import load_checkpoint
 from ..models.dual_encoder import DualEncoder
 from ..models.losses import make_pairs
 from ..models.ssl_trainer import SSLConfig
+from .baselines import BaselineConfig, train_mvcnn_baseline, train_point_baseline
 from .embeddings import Embeddings, compute_embeddings
 from .plots import tsne_plot
 from .pretext import correspondence_metrics, paired_distances
@@ -58,6 +60,11 @@ class EvalConfig:
     """Write t-SNE figures of the first run's test+train features."""
     bundle: bool = True
     """Export the first run's encoders with the 100 %-label image probe as <out>/bundle.pt."""
+    baselines: tuple[str, ...] = ("pointnet",)
+    """Supervised baselines trained once per run seed: 'pointnet' (PointNet, or PointNet++ with
+    baseline.point_arch, on mesh-sampled points) and 'mvcnn' (multi-view ResNet-18; slow on a CPU)."""
+    baseline: BaselineConfig = BaselineConfig()
+    """Training of the baselines (its seed is replaced by the run index)."""
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
 
@@ -160,6 +167,9 @@ def evaluate(config: EvalConfig) -> EvalResult:
     """Evaluate every run of ``config.runs``; write results.md, metrics.json, figures and the bundle."""
     if not config.runs:
         raise ValueError("no runs to evaluate (give one SSL run folder per seed)")
+    unknown = set(config.baselines) - set(BASELINES)
+    if unknown:
+        raise ValueError(f"unknown baselines {sorted(unknown)}; expected some of {sorted(BASELINES)}")
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(auto if config.device == "auto" else config.device)
     out = Path(config.out)
@@ -170,7 +180,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
         embeddings = _split_embeddings(model, ssl_config, config, device)
         figures = _pretext(model, embeddings["test"], config.pair_draws, device)
         probes, image_probe = _probes(embeddings, config)
-        per_run.append(figures | probes)
+        per_run.append(figures | probes | _baselines(ssl_config.dataset, config, seed=i))
         if i == 0 and config.tsne:
             _tsne(embeddings, ssl_config, out)
         if i == 0 and config.bundle and image_probe is not None:
@@ -180,6 +190,17 @@ def evaluate(config: EvalConfig) -> EvalResult:
     results_md = out / "results.md"
     results_md.write_text(results_markdown(per_run, config))
     return EvalResult(per_run, results_md, metrics_json, bundle_path)
+
+
+BASELINES = {"pointnet": train_point_baseline, "mvcnn": train_mvcnn_baseline}
+
+
+def _baselines(dataset: str, config: EvalConfig, seed: int) -> dict[str, float]:
+    """Test accuracy of each supervised baseline (same splits; the checkpoint with the best val accuracy)."""
+    baseline = dataclasses.replace(config.baseline, seed=seed)
+    return {
+        f"supervised {name}": BASELINES[name](dataset, baseline).test_accuracy for name in config.baselines
+    }
 
 
 def _cells(per_run: list[dict[str, float]], key: str, percent: bool = False) -> str:

@@ -13,6 +13,7 @@ from gs_perception.data.datasets import ClassificationDataset, SampleConfig
 from gs_perception.data.features import FeatureConfig
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
+from gs_perception.eval.baselines import BaselineConfig
 from gs_perception.eval.ssl_eval import EvalConfig, evaluate
 from gs_perception.models.bundle import BundleError, load_bundle
 from gs_perception.models.bundle_parts import FeatureSpec
@@ -55,13 +56,22 @@ def runs(tmp_path_factory):
 
 def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     root, folders = runs
-    config = EvalConfig(runs=tuple(folders), out=str(root / "eval"), view_counts=(1, 4, 64), pair_draws=2)
+    baseline = BaselineConfig(epochs=1, batch_size=3, num_points=64, embed_dim=16)
+    config = EvalConfig(
+        runs=tuple(folders),
+        out=str(root / "eval"),
+        view_counts=(1, 4, 64),
+        pair_draws=2,
+        baselines=("pointnet", "mvcnn"),
+        baseline=baseline,
+    )
     result = evaluate(config)
     assert len(result.runs) == 2
     first = result.runs[0]
     assert first["study_always_yes"] == pytest.approx(2 / 3) and first["balanced_always_yes"] == 0.5
     assert 0.0 <= first["gaussians 100%"] <= 1.0 and "views 64 100%" not in first  # only 4 views exist
     assert first["dist_neg"] > 0 and first["dist_pos"] > 0
+    assert 0.0 <= first["supervised pointnet"] <= 1.0 and 0.0 <= first["supervised mvcnn"] <= 1.0
     text = result.results_md.read_text()
     for heading in (
         "Pretext tasks",
@@ -86,6 +96,13 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
         load_bundle(result.bundle, expected=dataclasses.replace(spec, num_points=2048))
 
 
-def test_evaluate_needs_runs():
+def test_evaluate_needs_runs_and_known_baselines(runs):
     with pytest.raises(ValueError, match="runs"):
         evaluate(EvalConfig())
+    root, folders = runs
+    with pytest.raises(ValueError, match="resnet"):
+        evaluate(
+            EvalConfig(
+                runs=tuple(folders[:1]), out=str(root / "x"), tsne=False, memory=False, baselines=("resnet",)
+            )
+        )
