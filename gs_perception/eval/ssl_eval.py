@@ -243,6 +243,13 @@ def _memory_table(per_run: list[dict[str, float]]) -> str:
     )
 
 
+def _baseline_table(per_run: list[dict[str, float]], config: EvalConfig) -> str:
+    titles = {"pointnet": f"{config.baseline.point_arch} on mesh-sampled points", "mvcnn": "multi-view CNN"}
+    keys = [k for k in per_run[0] if k.startswith("supervised ")]
+    rows = [[titles[k.removeprefix("supervised ")], _cells(per_run, k, percent=True)] for k in keys]
+    return markdown_table(["model", "accuracy"], rows)
+
+
 def results_markdown(per_run: list[dict[str, float]], config: EvalConfig) -> str:
     """Tables mirroring the study's: pretext, linear probes by feature and view count, memory views."""
     runs = ", ".join(f"`{r}`" for r in config.runs)
@@ -253,6 +260,11 @@ def results_markdown(per_run: list[dict[str, float]], config: EvalConfig) -> str
         "### Linear probes (test accuracy; linear SVM, C chosen on the validation split)",
         _probe_table(per_run, config),
     ]
+    if any(k.startswith("supervised ") for k in per_run[0]):
+        parts += [
+            "### Supervised baselines (all training labels; test accuracy)",
+            _baseline_table(per_run, config),
+        ]
     if "memory train poses" in per_run[0]:
         parts += [
             "### Memory-based vision (probe on real views, tested on other views)",

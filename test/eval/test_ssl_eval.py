@@ -73,6 +73,12 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     assert first["dist_neg"] > 0 and first["dist_pos"] > 0
     assert 0.0 <= first["supervised pointnet"] <= 1.0 and 0.0 <= first["supervised mvcnn"] <= 1.0
     text = result.results_md.read_text()
+    assert (
+        "Supervised baselines" in text
+        and "multi-view CNN" in text
+        and "pointnet on mesh-sampled points" in text
+    )
+    text = result.results_md.read_text()
     for heading in (
         "Pretext tasks",
         "Linear probes",
