@@ -24,6 +24,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..core.runtime import seeded_generator
 from ..core.sampling import uniform_sample
 from .catalog import SPLITS
 from .features import GaussianFeatures, read_feature_cache
@@ -135,8 +136,7 @@ class _GaussianViewSet(Dataset):
         return self.class_names.index(self.entries[index].label)
 
     def _generator(self, index: int) -> torch.Generator:
-        state = np.random.SeedSequence([self.config.seed, self.epoch, index]).generate_state(1)[0]
-        return torch.Generator().manual_seed(int(state))
+        return seeded_generator(self.config.seed, self.epoch, index)
 
     def features(self, index: int) -> GaussianFeatures:
         """The object's cached features (all of them, in FPS order)."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.fit import FitConfig
+from ..core.runtime import resolve_device
 from ..provenance import provenance
 from .appearance import AppearanceConfig, apply_appearance
 from .catalog import (
@@ -183,7 +184,7 @@ def generate_dataset(
     skipped = len(specs) - len(todo)
     if config.max_objects:
         todo = todo[: config.max_objects]
-    device = _device(config.device)
+    device = resolve_device(config.device).type
     workers = min(_workers(config.workers, device), max(len(todo), 1))
     threads = config.threads or max(1, (os.cpu_count() or 1) // workers)
     built = failed = 0
@@ -337,14 +338,6 @@ def _content_config(config: DatasetConfig) -> dict:
     """The config as JSON types (tuples → lists), without the run-only fields."""
     data = json.loads(json.dumps(dataclasses.asdict(config)))
     return {k: v for k, v in data.items() if k not in RUN_FIELDS}
-
-
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _workers(workers: int, device: str) -> int:

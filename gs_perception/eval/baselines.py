@@ -30,6 +30,7 @@ import torch.nn.functional as F
 import trimesh
 from torch import Tensor, nn
 
+from ..core.runtime import resolve_device, seeded_generator
 from ..data.catalog import SPLITS
 from ..data.datasets import ClassificationDataset, SampleConfig
 from ..data.manifest import ManifestEntry
@@ -153,18 +154,8 @@ def augment_points(points: Tensor, generator: torch.Generator, jitter: float) ->
     return rotated + noise.clamp(-5.0 * jitter, 5.0 * jitter)
 
 
-def _generator(*keys: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(keys)).generate_state(1)[0]))
-
-
 def _object_seed(seed: int, object_id: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(object_id.encode())]).generate_state(1)[0])
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 class _PointData:
@@ -284,7 +275,7 @@ def _fit(name: str, model: nn.Module, data: _Data, config: BaselineConfig, start
     """Train on 'train', keep the best 'val' epoch (or the last), score it on every split."""
     if len(data.labels["train"]) < 2:
         raise ValueError(f"need at least 2 train objects, found {len(data.labels['train'])}")
-    device = _device(config.device)
+    device = resolve_device(config.device)
     model = model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     has_val = len(data.labels["val"]) > 0
@@ -319,7 +310,7 @@ def _train_epoch(
 ) -> float:
     """One pass over 'train' in a seeded order; returns the mean cross-entropy per object."""
     model.train()
-    generator = _generator(config.seed, epoch)
+    generator = seeded_generator(config.seed, epoch)
     labels = data.labels["train"]
     order = torch.randperm(len(labels), generator=generator).tolist()
     total, count = 0.0, 0

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrays import as_numpy
+
 _MARKERS = ("o", "s", "^", "D")  # cycled every 20 classes so 40 classes stay distinguishable
-
-
-def _numpy(x, dtype=None) -> np.ndarray:
-    """Array view of ``x``; torch tensors (even on the GPU or requiring grad) are detached and copied."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-    return np.asarray(x, dtype=dtype)
 
 
 def _pyplot():
@@ -57,8 +52,8 @@ def tsne_plot(
     """
     from sklearn.manifold import TSNE
 
-    x = _numpy(features, np.float64)
-    y = _numpy(labels).astype(np.int64).reshape(-1)
+    x = as_numpy(features, np.float64)
+    y = as_numpy(labels).astype(np.int64).reshape(-1)
     if x.ndim != 2 or len(x) != len(y) or len(x) < 2:
         raise ValueError(f"features must be [N, D] with N = len(labels) ≥ 2; got {x.shape}, {y.shape}")
     _check_labels(y, class_names, "labels")
@@ -105,8 +100,8 @@ def confusion_plot(y_true, y_pred, class_names: Sequence[str], path: str | Path,
     Returns:
         [K, K] int64 counts; entry [i, j] = samples of class i predicted as j.
     """
-    t = _numpy(y_true).astype(np.int64).reshape(-1)
-    p = _numpy(y_pred).astype(np.int64).reshape(-1)
+    t = as_numpy(y_true).astype(np.int64).reshape(-1)
+    p = as_numpy(y_pred).astype(np.int64).reshape(-1)
     if len(t) != len(p):
         raise ValueError(f"y_true and y_pred differ in length: {len(t)} vs {len(p)}")
     _check_labels(t, class_names, "y_true")

@@ -12,14 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from .arrays import as_numpy
+
 _CHUNK = 4096  # pairs per vectorised distance block: bounds memory at _CHUNK × D floats
-
-
-def _numpy(x, dtype=None) -> np.ndarray:
-    """Array view of ``x``; torch tensors (even on the GPU or requiring grad) are detached and copied."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-    return np.asarray(x, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -54,8 +49,8 @@ def correspondence_metrics(logits, target, threshold: float = 0.0) -> Correspond
     Returns:
         :class:`CorrespondenceMetrics`.
     """
-    scores = _numpy(logits, np.float64).reshape(-1)
-    t = _numpy(target).reshape(-1)
+    scores = as_numpy(logits, np.float64).reshape(-1)
+    t = as_numpy(target).reshape(-1)
     if len(scores) != len(t) or len(t) == 0:
         raise ValueError(f"need equally many logits and targets, at least one; got {len(scores)}, {len(t)}")
     if not np.isin(t, (0, 1)).all():
@@ -162,7 +157,7 @@ def paired_distances(
     Returns:
         :class:`PairedDistances` (means nan where there are no pairs: V < 2 or O < 2).
     """
-    x = _numpy(view_emb, np.float64)
+    x = as_numpy(view_emb, np.float64)
     if x.ndim != 3:
         raise ValueError(f"view_emb must be [O, V, D], got {x.shape}")
     if normalise:

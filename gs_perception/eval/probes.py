@@ -12,14 +12,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from .arrays import as_numpy
+
 _CV_FOLDS = 3  # the study chose C by 3-fold cross-validation on the training set
-
-
-def _numpy(x, dtype=None) -> np.ndarray:
-    """Array view of ``x``; torch tensors (even on the GPU or requiring grad) are detached and copied."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-    return np.asarray(x, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ class LinearProbe:
 
     def decision(self, x) -> np.ndarray:
         """Decision values. x: [N, D] raw features → [N, K'] (column 0 > 0 means ``classes[1]`` if K' = 1)."""
-        z = (_numpy(x, np.float64) - self.mean) / self.scale
+        z = (as_numpy(x, np.float64) - self.mean) / self.scale
         return z @ self.coef.T + self.intercept
 
     def predict(self, x) -> np.ndarray:
@@ -57,7 +52,7 @@ class LinearProbe:
 
     def accuracy(self, x, y) -> float:
         """Fraction of correct predictions. x: [N, D], y: [N] labels; nan when N = 0."""
-        y = _numpy(y)
+        y = as_numpy(y)
         if len(y) == 0:
             return float("nan")
         return float(np.mean(self.predict(x) == y))
@@ -129,8 +124,8 @@ def fit_linear_probe(
     Returns:
         The chosen :class:`LinearProbe`.
     """
-    x, y = _numpy(train_x, np.float64), _numpy(train_y)
-    vx, vy = _numpy(val_x, np.float64), _numpy(val_y)
+    x, y = as_numpy(train_x, np.float64), as_numpy(train_y)
+    vx, vy = as_numpy(val_x, np.float64), as_numpy(val_y)
     if x.ndim != 2 or len(x) != len(y):
         raise ValueError(f"train_x must be [N, D] with N = len(train_y); got {x.shape} and {y.shape}")
     if len(np.unique(y)) < 2:
@@ -165,7 +160,7 @@ def label_subset(labels, fraction: float, seed: int) -> np.ndarray:
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    labels = _numpy(labels)
+    labels = as_numpy(labels)
     rng = np.random.default_rng(seed)
     keep = []
     for c in np.unique(labels):
@@ -188,7 +183,7 @@ def pool_views(emb, count: int, mode: str = "max", seed: int | None = None) -> n
     Returns:
         [N, D] pooled embeddings.
     """
-    emb = _numpy(emb)
+    emb = as_numpy(emb)
     if emb.ndim != 3:
         raise ValueError(f"emb must be [N, V, D], got {emb.shape}")
     n, v, _ = emb.shape

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..config import override_dataclass
+from ..core.runtime import resolve_device
 from ..data.datasets import ClassificationDataset
 from ..models.bundle import save_bundle
 from ..models.bundle_parts import FeatureSpec, LinearClassifier
@@ -170,8 +171,7 @@ def evaluate(config: EvalConfig) -> EvalResult:
     unknown = set(config.baselines) - set(BASELINES)
     if unknown:
         raise ValueError(f"unknown baselines {sorted(unknown)}; expected some of {sorted(BASELINES)}")
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(auto if config.device == "auto" else config.device)
+    device = resolve_device(config.device)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     per_run, bundle_path = [], None

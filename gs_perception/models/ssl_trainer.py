@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.runtime import resolve_device, seeded_generator
 from ..data.datasets import SampleConfig, SSLDataset, collate
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
@@ -105,16 +106,6 @@ class SSLRunResult:
     resumed_from: int | None
 
 
-def _generator(*keys: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(keys)).generate_state(1)[0]))
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class SSLTrainer:
     """Data, model, optimiser and schedule of one run; :func:`train_ssl` drives it (tests use it directly)."""
 
@@ -125,7 +116,7 @@ class SSLTrainer:
             raise ValueError(f"unknown pair_mode {config.pair_mode!r}; expected one of {PAIR_MODES}")
         self.config, self.show_progress = config, show_progress
         self.out = Path(config.out)
-        self.device = _device(config.device)
+        self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         self.train_set = SSLDataset(config.dataset, "train", config.sample)
@@ -148,7 +139,9 @@ class SSLTrainer:
         return {"model": self.model, "optimiser": self.optimiser, "scheduler": self.scheduler}
 
     def batches(self, epoch: int) -> list[list[int]]:
-        order = torch.randperm(len(self.train_set), generator=_generator(self.config.seed, epoch)).tolist()
+        order = torch.randperm(
+            len(self.train_set), generator=seeded_generator(self.config.seed, epoch)
+        ).tolist()
         size = self.config.batch_size
         return [order[i * size : (i + 1) * size] for i in range(self.steps_per_epoch)]
 
@@ -158,7 +151,7 @@ class SSLTrainer:
         autocast = torch.autocast(
             "cuda", torch.bfloat16, enabled=self.device.type == "cuda" and self.config.amp
         )
-        generator = _generator(self.config.seed, *draw)
+        generator = seeded_generator(self.config.seed, *draw)
         with autocast:
             image_emb = self.model.embed_views(batch.views.to(self.device)).reshape(o * k, -1)
             gaussian_emb = self.model.embed_gaussians(batch.gaussians.to(self.device))
@@ -326,7 +319,7 @@ def _loop(run: SSLTrainer, log: _MetricLog) -> tuple[dict, dict | None]:
             batch_sampler=batches,
             collate_fn=collate,
             num_workers=config.num_workers,
-            generator=_generator(config.seed, pos.epoch, 2),
+            generator=seeded_generator(config.seed, pos.epoch, 2),
         )
         for batch in loader:
             last_train = run.train_step(batch)
