@@ -37,8 +37,9 @@ setup: $(STAMP) ## create the venv (.venv) with the pinned dependencies and gs_p
 test: $(STAMP) ## run the test suite (CPU; gpu/ros tests skip themselves); extra args via PYTEST_ARGS
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-demo: $(STAMP) ## small end-to-end demo on CPU, outputs in runs/demo
-	MPLBACKEND=Agg $(PY) -m gs_perception.cli demo --out runs/demo
+BUNDLE ?=
+demo: $(STAMP) ## end to end on CPU without ROS: sim bag → replay → picture, in runs/demo (BUNDLE=… for classes)
+	MPLBACKEND=Agg $(PY) -m gs_perception.cli demo --out runs/demo $(if $(BUNDLE),--bundle $(BUNDLE))
 
 dataset: $(STAMP) ## shapes10 CPU dataset (100 objects, ~30 min on 2 cores; rerun resumes) in datasets/shapes10_cpu
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli generate-dataset --config config/dataset_shapes10_cpu.yaml \

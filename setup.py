@@ -14,7 +14,10 @@ PACKAGE_NAME = "gs_perception"
 # ROS 2 node executables, one "<name> = gs_perception.ros.<name>_node:main" entry per node
 # (gs_perception/ros/<name>_node.py:main). They are installed to lib/gs_perception (see setup.cfg) so that
 # `ros2 run gs_perception <name>` finds them in a colcon workspace.
-NODE_SCRIPTS: list[str] = []
+NODE_SCRIPTS: list[str] = [
+    "perception_node = gs_perception.ros.perception_node:main",
+    "sim_camera_node = gs_perception.ros.sim_camera_node:main",
+]
 
 setup(
     name=PACKAGE_NAME,
@@ -47,6 +50,8 @@ setup(
         "matplotlib",
         "tensorboard",
         "scikit-learn",
+        # Reads and writes real ROS 2 bags (sqlite3 and mcap) without ROS: sim-bag and replay.
+        "rosbags>=0.11,<0.12",
         # Pinned: core/ works around 1.5.3's DefaultStrategy opacity-reset bug (DESIGN.md §5), and a test
         # asserts when the reset fires. Re-check that workaround before moving this pin.
         "gsplat==1.5.3",

@@ -3,10 +3,13 @@
 Subcommands:
     render-views  render a built-in shape or a mesh file into a NeRF-synthetic folder
     fit           fit 3D Gaussians to a NeRF-synthetic folder → PLY + metrics JSON
-    demo          render a procedural object, fit it on CPU, write PLY, pictures and metrics
+    fit-demo      render a procedural object, fit it on CPU, write PLY, pictures and metrics
     generate-dataset  meshes (shapes10, ModelNet, a folder) → views → Gaussians → feature caches, resumable
     train-ssl     self-supervised training of the image and Gaussian encoders on a generated dataset
     evaluate      the study's tables (and the corrected ones) for SSL runs, t-SNE figures, the encoder bundle
+    sim-bag       a simulated camera orbiting objects → a ROS 2 bag (sqlite3 or mcap) with held-out frames
+    replay        the perception node's pipeline over a ROS 2 bag, without ROS → output bag + metrics
+    demo          end to end on CPU: sim bag → replay → memory views, predictions, metrics, one picture
 
 Options of each subcommand come from its config dataclass (``FitConfig``, ``ViewRenderConfig``); run
 ``gs-perception <cmd> -h`` for the list with defaults.
@@ -61,7 +64,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_fit_demo(args: argparse.Namespace) -> int:
     from .core.fit import render_at_views
     from .data.fit_folder import fit_folder
     from .data.views import write_nerf_synthetic
@@ -161,12 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_args(p)
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("demo", help="render a procedural object, fit it, write PLY + pictures")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p = sub.add_parser("fit-demo", help="render a procedural object, fit it, write PLY + pictures")
+    p.add_argument("--out", type=Path, default=Path("runs/fit_demo"))
     _add_mesh_args(p)
     _add_fit_args(p)
     add_dataclass_args(p, ViewRenderConfig, "view-")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_fit_demo)
 
     from .data.generate import DatasetConfig
 
@@ -202,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML preset overriding EvalConfig")
     add_dataclass_args(p, EvalConfig)
     p.set_defaults(func=cmd_evaluate)
+
+    from .cli_online import add_online_commands
+
+    add_online_commands(sub)
     return parser
 
 

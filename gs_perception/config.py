@@ -146,3 +146,79 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatField:
+    """One leaf field of a (nested) config dataclass, as a ROS parameter or a documentation row.
+
+    Attributes:
+        name: Dotted path, e.g. ``memory.max_gaussians`` (ROS parameter names nest with dots).
+        default: The dataclass default (tuples stay tuples).
+        kind: ``bool``, ``int``, ``float``, ``str`` or ``tuple[<kind>]``.
+        description: The docstring written under the field.
+    """
+
+    name: str
+    default: Any
+    kind: str
+    description: str
+
+
+def _kind_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None) and a is not Ellipsis]
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _kind_name(args[0])
+    if origin is tuple:
+        return f"tuple[{_kind_name(args[0])}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def flatten_fields(cls: type, prefix: str = "", base: Any = None) -> list[FlatField]:
+    """Every leaf field of ``cls`` (recursing into nested config dataclasses), in declaration order.
+
+    Args:
+        cls: A config dataclass.
+        prefix: Prepended to every name (used by the recursion: ``memory.``).
+        base: An instance whose values are reported as defaults (the dataclass defaults when None).
+
+    Returns:
+        One :class:`FlatField` per leaf.
+    """
+    base = cls() if base is None else base
+    hints, docs = typing.get_type_hints(cls), field_docs(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        value = getattr(base, f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += flatten_fields(hints[f.name], f"{prefix}{f.name}.", value)
+        else:
+            out.append(FlatField(f"{prefix}{f.name}", value, _kind_name(hints[f.name]), docs.get(f.name, "")))
+    return out
+
+
+def unflatten_values(cls: type[T], values: Mapping[str, Any], base: T | None = None) -> T:
+    """``base`` (or the defaults) with dotted-name values applied: the inverse of :func:`flatten_fields`.
+
+    Lists become tuples; ints are accepted for float fields (ROS YAML writes ``1`` for ``1.0``).
+
+    Raises:
+        ValueError: A name is not a leaf field of ``cls`` (the message lists it), or a value's type is wrong.
+    """
+    nested: dict = {}
+    known = {f.name: f for f in flatten_fields(cls)}
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"{cls.__name__} has no parameter {name!r}")
+        kind = known[name].kind
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif kind == "tuple[float]" and isinstance(value, (list, tuple)):
+            value = [float(v) for v in value]
+        node = nested
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return override_dataclass(cls() if base is None else base, nested, cls.__name__)

@@ -41,6 +41,10 @@ ROS_MODULES = (
     "launch",
     "launch_ros",
     "cv_bridge",
+    "tf2_msgs",
+    "diagnostic_msgs",
+    "rosgraph_msgs",
+    "rcl_interfaces",
 )
 
 # layer -> layers (subpackages / modules of gs_perception) it must not import.

@@ -53,6 +53,10 @@ class SampleConfig:
     """SSL: give each view a random colour-channel permutation (and grey with probability 0.2), so
     matching views and Gaussians cannot rest on colour alone (with random appearance, colour identifies an
     instance but says nothing about its class)."""
+    crop_augment: float = 0.0
+    """SSL: if > 0, each view is cropped to a random square of side in [1 − crop_augment, 1] × its size
+    at a random place and resized back, so the two views of a pair differ in scale and framing as well
+    as pose. 0 = off."""
     seed: int = 0
     """Seed of the random draws (combined with the epoch and the index)."""
 
@@ -200,6 +204,31 @@ def colour_augment(views: Tensor, generator: torch.Generator, grey_probability: 
     return torch.stack(out)
 
 
+def crop_augment(views: Tensor, generator: torch.Generator, strength: float) -> Tensor:
+    """Per view: a random square crop of side ``s ∈ [1 − strength, 1] × size`` resized back (bilinear).
+
+    Args:
+        views: [K, 3, H, W] RGB in [0, 1].
+        generator: Source of the draws.
+        strength: Largest fraction of the side cut away, in [0, 1).
+
+    Returns:
+        [K, 3, H, W] augmented views.
+    """
+    if not 0.0 <= strength < 1.0:
+        raise ValueError(f"crop strength must lie in [0, 1), got {strength}")
+    _, _, h, w = views.shape
+    out = []
+    for view in views:
+        side = 1.0 - strength * float(torch.rand((), generator=generator))
+        ch, cw = max(1, round(side * h)), max(1, round(side * w))
+        top = int(torch.randint(0, h - ch + 1, (), generator=generator))
+        left = int(torch.randint(0, w - cw + 1, (), generator=generator))
+        crop = view[None, :, top : top + ch, left : left + cw]
+        out.append(torch.nn.functional.interpolate(crop, (h, w), mode="bilinear", align_corners=False)[0])
+    return torch.stack(out)
+
+
 class SSLDataset(_GaussianViewSet):
     """Self-supervised samples: an object's Gaussians and K distinct random training views."""
 
@@ -212,6 +241,8 @@ class SSLDataset(_GaussianViewSet):
         views = self.load_views(index, view_ids)
         if self.config.colour_augment:
             views = colour_augment(views, generator)
+        if self.config.crop_augment > 0:
+            views = crop_augment(views, generator, self.config.crop_augment)
         return SSLSample(self.gaussians(index, generator), views, view_ids, self.label(index), index)
 
 

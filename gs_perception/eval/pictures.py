@@ -40,3 +40,41 @@ def save_comparisons(
         Image.fromarray(comparison_strip(g, p)).save(path)
         paths.append(path)
     return paths
+
+
+def labelled_panels(
+    panels: list[torch.Tensor], captions: list[str], path: str | Path, scale: int = 2
+) -> Path:
+    """Images side by side, each with a caption strip above it (the demo's input | memory | prediction).
+
+    Args:
+        panels: [H, W, 3] images in [0, 1]; resized (nearest) to the first one's height.
+        captions: One line of text per panel.
+        path: Output PNG.
+        scale: Nearest-neighbour upscaling of the whole picture.
+
+    Returns:
+        ``path``.
+    """
+    from PIL import ImageDraw
+
+    height = panels[0].shape[0]
+    tiles = []
+    for panel, caption in zip(panels, captions):
+        img = Image.fromarray((panel.detach().cpu().clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8))
+        if img.height != height:
+            img = img.resize((round(img.width * height / img.height), height), Image.NEAREST)
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        tile = Image.new("RGB", (img.width, img.height + 18), "white")
+        tile.paste(img, (0, 18))
+        ImageDraw.Draw(tile).text((4, 3), caption, fill="black")
+        tiles.append(tile)
+    out = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), tiles[0].height), "white")
+    x = 0
+    for tile in tiles:
+        out.paste(tile, (x, 0))
+        x += tile.width + 4
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.save(path)
+    return path

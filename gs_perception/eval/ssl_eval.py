@@ -106,8 +106,12 @@ def _split_embeddings(model, config: SSLConfig, eval_config: EvalConfig, device)
 
 def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> dict[str, float]:
     """Correspondence metrics on the study's 2:1 and on balanced pairs, and paired distances (test split)."""
-    views = torch.from_numpy(test.views[:, :2]).to(device)
-    gauss = torch.from_numpy(test.gaussians).to(device)
+    with torch.no_grad():  # the losses and the head work on the projections (identity without them)
+        views, gauss = model.project(
+            torch.from_numpy(test.views).to(device), torch.from_numpy(test.gaussians).to(device)
+        )
+    projected_views = views.cpu().numpy()
+    views = views[:, :2]
     o = views.shape[0]
     out: dict[str, list[float]] = {}
     for mode in ("study", "balanced"):
@@ -119,7 +123,7 @@ def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> dict[s
             for key, value in (("acc", m.accuracy), ("bal", m.balanced_accuracy), ("auc", m.roc_auc)):
                 out.setdefault(f"{mode}_{key}", []).append(value)
             out.setdefault(f"{mode}_always_yes", []).append(m.always_yes_accuracy)
-    d = paired_distances(test.views)
+    d = paired_distances(projected_views)
     metrics = {k: float(np.nanmean(v)) for k, v in out.items()}
     return metrics | {"dist_pos": d.positive_mean, "dist_neg": d.negative_mean}
 

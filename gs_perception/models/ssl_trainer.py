@@ -155,6 +155,7 @@ class SSLTrainer:
         with autocast:
             image_emb = self.model.embed_views(batch.views.to(self.device)).reshape(o * k, -1)
             gaussian_emb = self.model.embed_gaussians(batch.gaussians.to(self.device))
+            image_emb, gaussian_emb = self.model.project(image_emb, gaussian_emb)
             pairs = make_pairs(o, k, self.config.pair_mode, generator)
             pairs = dataclasses.replace(
                 pairs,

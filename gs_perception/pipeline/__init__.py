@@ -1,2 +1,5 @@
-"""The online step shared by the ROS nodes and bag replay: frames in → Gaussian memory → encoders →
-embeddings, class predictions and memory-rendered views. ROS-free; ``ros`` and ``cli`` build on it."""
+"""The online pipeline shared by the ROS nodes and bag replay (DESIGN §2): frames → memory → encoders →
+outputs.
+
+Imports no ROS. See :mod:`gs_perception.pipeline.step` and :mod:`gs_perception.pipeline.recognition`.
+"""

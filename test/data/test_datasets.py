@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from gs_perception.core.fit import FitConfig
-from gs_perception.data.datasets import ClassificationDataset, SampleConfig, SSLDataset, collate
+from gs_perception.data.datasets import ClassificationDataset, SampleConfig, SSLDataset, collate, crop_augment
 from gs_perception.data.features import FeatureConfig, read_feature_cache
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
@@ -115,3 +115,15 @@ def test_failed_objects_are_left_out(root, tmp_path):
     (copy / "manifest.jsonl").write_text("\n".join([first, *lines[1:]]) + "\n")
     assert len(ClassificationDataset(copy, ("train", "test"))) == 5
     assert dataclasses.replace(SampleConfig(), seed=1).seed == 1
+
+
+def test_crop_augment_keeps_shape_and_zero_strength_is_identity():
+    views = torch.rand(3, 3, 16, 16)
+    assert torch.allclose(crop_augment(views, torch.Generator().manual_seed(0), 0.0), views, atol=1e-6)
+    out = crop_augment(views, torch.Generator().manual_seed(0), 0.5)
+    assert out.shape == views.shape and not torch.allclose(out, views)
+    # A constant image stays constant under any crop and resize.
+    flat = torch.full((2, 3, 16, 16), 0.25)
+    assert torch.allclose(crop_augment(flat, torch.Generator().manual_seed(1), 0.5), flat)
+    with pytest.raises(ValueError, match="crop strength"):
+        crop_augment(views, torch.Generator(), 1.0)

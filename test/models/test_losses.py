@@ -98,6 +98,40 @@ def test_ssl_losses_total_is_triplet_plus_beta_correspondence():
         ssl_losses(image_emb[:4], gaussian_emb, head, pairs, 0.3, 0.5, True)
 
 
+@pytest.mark.parametrize("mode", ["concat", "compare"])
+def test_fusion_head_modes_score_pairs_and_compare_sees_agreement(mode):
+    head = FusionHead(16, 8, hidden=32, dropout=0.0, mode=mode)
+    assert head(torch.randn(5, 16), torch.randn(5, 8)).shape == (5,)
+    with pytest.raises(ValueError, match="unpaired"):
+        head(torch.randn(5, 16), torch.randn(4, 8))
+    with pytest.raises(ValueError, match="fusion mode"):
+        FusionHead(16, 8, mode="bilinear")
+
+
+def test_compare_head_learns_to_match_faster_than_concat():
+    # Matching = "the two embeddings are the same vector": the product/difference features make it a
+    # nearly linear problem, concatenation must learn the comparison.
+    torch.manual_seed(0)
+    x = torch.randn(256, 16)
+    other = torch.randn(256, 16)
+    same = torch.rand(256) < 0.5
+    y = torch.where(same[:, None], x, other)
+
+    def train(mode: str) -> float:
+        torch.manual_seed(1)
+        head = FusionHead(16, 16, hidden=32, dropout=0.0, mode=mode)
+        optimiser = torch.optim.Adam(head.parameters(), lr=1e-2)
+        for _ in range(100):
+            loss = correspondence_loss(head(x, y), same.float())
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        return float(((head(x, y) > 0) == same).float().mean())
+
+    assert train("compare") > 0.95
+    assert train("compare") >= train("concat")
+
+
 def test_a_few_optimiser_steps_lower_the_total_loss():
     torch.manual_seed(0)
     objects, views = 4, 2

@@ -1,0 +1,161 @@
+"""Online subcommands of ``gs-perception`` (no ROS needed): ``sim-bag``, ``replay`` and ``demo``.
+
+- ``sim-bag --out BAG``: a simulated camera orbiting procedural objects or meshes → a real ROS 2 bag (image,
+  camera_info, depth, pose, tf; held-out frames and ground-truth labels on /eval/*).
+- ``replay BAG --out DIR``: the perception node's pipeline over a bag → output bag, metrics.json, memory.ply.
+- ``demo``: sim-bag of a procedural object → replay → a picture (input | memory render | predicted class).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .config import add_dataclass_args, dataclass_from_args, dataclass_from_yaml
+from .data.sim import SimConfig
+
+DEFAULT_BUNDLE = Path("runs/shapes10/eval/bundle.pt")
+"""Where the documented shapes10 training commands (README, docs/results.md) leave the encoder bundle."""
+
+
+def cmd_sim_bag(args: argparse.Namespace) -> int:
+    from .data.sim import simulate
+    from .ros.sim_bag import write_sim_bag
+
+    config = dataclass_from_args(SimConfig, args, "", _yaml(SimConfig, args, "sim"))
+    summary = write_sim_bag(simulate(config), args.out, storage=args.storage)
+    counts = ", ".join(f"{t} {n}" for t, n in sorted(summary.message_counts.items()))
+    print(
+        f"{summary.frames} frames + {summary.held_out} held out → {summary.path} ({summary.storage}): "
+        f"{counts}"
+    )
+    return 0
+
+
+def _yaml(cls: type, args: argparse.Namespace, section: str):
+    return dataclass_from_yaml(cls, args.config, section) if getattr(args, "config", None) else None
+
+
+def _replay_config(args: argparse.Namespace):
+    from .ros.replay import ReplayConfig
+
+    config = dataclass_from_args(ReplayConfig, args, "", _yaml(ReplayConfig, args, "replay"))
+    if args.bundle is not None:
+        recognition = replace(config.pipeline.recognition, bundle=str(args.bundle))
+        config = replace(config, pipeline=replace(config.pipeline, recognition=recognition))
+    return config
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .ros.replay import replay
+
+    result = replay(args.bag, args.out, _replay_config(args), show_progress=not args.quiet)
+    _print_metrics(result)
+    return 0
+
+
+def _print_metrics(result) -> None:
+    m = result.metrics
+    psnr = "n/a" if m.heldout_psnr_db is None else f"{m.heldout_psnr_db:.2f} dB"
+    print(
+        f"{m.frames} frames ({m.keyframes} keyframes, {m.dropped_frames} dropped), "
+        f"{m.final_gaussians} Gaussians; "
+        f"held-out memory-render PSNR {psnr} over {m.heldout_frames} frames; step latency mean "
+        f"{m.latency_ms_mean or 0:.0f} ms, p95 {m.latency_ms_p95 or 0:.0f} ms"
+    )
+    if m.predicted:
+        truth = f" (ground truth {', '.join(m.ground_truth)})" if m.ground_truth else ""
+        print(f"predicted: {', '.join(m.predicted)}{truth}; accuracy {m.accuracy}")
+    print(f"→ {result.out_bag}, {result.metrics_json}, {result.memory_ply}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .data.sim import simulate
+    from .eval.pictures import labelled_panels
+    from .ros.replay import replay
+    from .ros.sim_bag import write_sim_bag
+
+    start, out = time.perf_counter(), Path(args.out)
+    for stale in (out / "sim_bag", out / "replay"):
+        shutil.rmtree(stale, ignore_errors=True)  # the demo always starts from scratch
+    sim = dataclass_from_args(SimConfig, args, "sim-", SimConfig(objects=(args.shape,), object_seed=7))
+    summary = write_sim_bag(simulate(sim), out / "sim_bag")
+    print(
+        f"[1/3] simulated {summary.frames} + {summary.held_out} held-out frames of '{args.shape}' "
+        f"→ {summary.path}"
+    )
+    bundle = (
+        args.bundle if args.bundle is not None else (DEFAULT_BUNDLE if DEFAULT_BUNDLE.is_file() else None)
+    )
+    if bundle is None:
+        print(
+            f"      no encoder bundle ({DEFAULT_BUNDLE} missing; see README 'Self-supervised training'): "
+            "memory only"
+        )
+    args.bundle = bundle
+    result = replay(out / "sim_bag", out / "replay", _replay_config(args), show_progress=not args.quiet)
+    print("[2/3] replayed the bag through the pipeline:")
+    _print_metrics(result)
+    picture = _demo_picture(result, out / "demo.png", labelled_panels)
+    print(
+        f"[3/3] picture (input | memory render | prediction) → {picture}; "
+        f"total {time.perf_counter() - start:.0f} s"
+    )
+    return 0
+
+
+def _demo_picture(result, path: Path, labelled_panels) -> Path:
+    m = result.metrics
+    frame, render = result.heldout[len(result.heldout) // 2]
+    objects = result.last_objects
+    panels, captions = (
+        [frame.rgb, render],
+        [
+            "held-out input frame",
+            f"memory render ({m.heldout_psnr_per_frame[len(result.heldout) // 2]:.1f} dB)",
+        ],
+    )
+    if objects:
+        panels.append(objects[0].views[0])
+        score = float(objects[0].scores.max()) if objects[0].class_name else 0.0
+        captions.append(f"{objects[0].class_name or 'no classifier'} ({score:.2f})")
+    return labelled_panels(panels, captions, path)
+
+
+def add_online_commands(sub: argparse._SubParsersAction) -> None:
+    """Register sim-bag, replay and demo on the gs-perception parser."""
+    p = sub.add_parser("sim-bag", help="simulated camera orbiting objects → a ROS 2 bag (sqlite3 or mcap)")
+    p.add_argument("--out", type=Path, required=True, help="bag folder to create (must not exist)")
+    p.add_argument("--storage", default="sqlite3", choices=("sqlite3", "mcap"))
+    p.add_argument("--config", default=None, help="YAML file whose 'sim:' section overrides SimConfig")
+    add_dataclass_args(p, SimConfig)
+    p.set_defaults(func=cmd_sim_bag)
+
+    from .ros.replay import ReplayConfig
+
+    p = sub.add_parser("replay", help="run the perception pipeline over a ROS 2 bag (no ROS needed)")
+    p.add_argument("bag", type=Path, help="input bag folder (sqlite3 or mcap)")
+    p.add_argument("--out", type=Path, required=True, help="output folder: bag/, metrics.json, memory.ply")
+    p.add_argument(
+        "--bundle", type=Path, default=None, help="encoder bundle (= --pipeline-recognition-bundle)"
+    )
+    p.add_argument("--config", default=None, help="YAML file whose 'replay:' section overrides ReplayConfig")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, ReplayConfig)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser(
+        "demo", help="end to end on CPU: sim bag → replay → memory views, predictions, picture"
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument("--shape", default="chair", help="procedural object the camera orbits")
+    p.add_argument(
+        "--bundle", type=Path, default=None, help=f"encoder bundle (default {DEFAULT_BUNDLE} if present)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, SimConfig, "sim-")
+    add_dataclass_args(p, ReplayConfig)
+    p.set_defaults(func=cmd_demo)

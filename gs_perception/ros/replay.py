@@ -1,0 +1,243 @@
+"""Bag replay without ROS: the node's pipeline over a recorded ROS 2 bag, outputs into a new bag, metrics.
+
+Reads the input topics of a bag (sqlite3 or mcap; unrelated topics are ignored), assembles frames exactly as
+the node does (pipeline/assembler.py), runs :class:`~gs_perception.pipeline.step.Pipeline` on each, and
+writes every output message (ros/outputs.py, the node's own conversion) into ``<out>/bag`` under
+``output_namespace``, stamped like its input, so ``ros2 bag play`` shows what the robot would have
+published. Afterwards the memory is rendered at the held-out ``/eval/*`` poses (never fed to the memory) and
+compared with the recorded images, and the objects are recognised once more on the final memory. Messages
+that fail to convert are skipped with a warning and counted; one bad message never ends the replay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..core.frames import Frame
+from ..pipeline.assembler import AssemblerConfig, FrameAssembler
+from ..pipeline.recognition import RecognisedObject
+from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs, deterministic
+from ..provenance import provenance
+from . import conversions as cv
+from .bag_io import BagWriter, read_bag
+from .outputs import object_messages, output_messages
+from .replay_metrics import ReplayMetrics, summarise
+from .sim_bag import SimTopics
+from .typestore import MessageTypes
+
+_SIM = SimTopics()
+
+
+@dataclass(frozen=True)
+class ReplayTopics:
+    """Input topics (defaults: what `gs-perception sim-bag` records; ros/sim_bag.py SimTopics)."""
+
+    image: str = _SIM.image
+    """sensor_msgs/Image of the live camera."""
+    camera_info: str = _SIM.camera_info
+    """sensor_msgs/CameraInfo of the live camera."""
+    depth: str = _SIM.depth
+    """Optional depth image at the image stamps ('' = ignore depth)."""
+    pose: str = _SIM.pose
+    """geometry_msgs/PoseStamped of the camera in world_frame ('' = take poses from tf)."""
+    tf: str = _SIM.tf
+    """tf2_msgs/TFMessage, read when pose is '' (world_frame → the image's frame_id, direct transforms)."""
+    world_frame: str = _SIM.world_frame
+    """Fixed frame of the poses and of the memory."""
+    eval_image: str = _SIM.eval_image
+    """Held-out images for the memory-render PSNR ('' = none)."""
+    eval_camera_info: str = _SIM.eval_camera_info
+    """Camera info of the held-out images."""
+    eval_pose: str = _SIM.eval_pose
+    """Poses (PoseStamped) of the held-out images."""
+    ground_truth: str = _SIM.ground_truth
+    """vision_msgs/Classification with the true class names, for accuracy ('' = none)."""
+    output_namespace: str = "/gs_perception"
+    """Prefix of the output topics in the output bag (the node's topics would be remapped likewise)."""
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Bag replay: the pipeline, how frames are matched, which topics, and the output bag."""
+
+    pipeline: PipelineConfig = PipelineConfig()
+    """The node's pipeline settings (parameters of the same names)."""
+    assembler: AssemblerConfig = AssemblerConfig()
+    """How image, camera_info, depth and pose are matched by stamp."""
+    topics: ReplayTopics = ReplayTopics()
+    """Input topics."""
+    deterministic: bool = True
+    """Optimise inside each step (no worker thread) with seeded randomness: the same bag gives the same
+    outputs. False runs the memory's worker thread as the node does (results then depend on timing)."""
+    max_frames: int = 0
+    """Stop after this many live frames (0 = all)."""
+    storage: str = "sqlite3"
+    """Output bag storage: 'sqlite3' or 'mcap'."""
+    distro: str = "humble"
+    """ROS 2 distro whose message definitions the output bag embeds."""
+
+
+@dataclass
+class ReplayResult:
+    """Where the outputs went, and the metrics (also in ``metrics_json``)."""
+
+    metrics: ReplayMetrics
+    out_bag: Path
+    metrics_json: Path
+    memory_ply: Path
+    heldout: list[tuple[Frame, torch.Tensor]]
+    """(held-out frame, memory render [H, W, 3]) pairs, in stamp order."""
+    last_objects: list[RecognisedObject]
+    """Objects recognised on the final memory."""
+    last_outputs: StepOutputs | None
+    """The last step's outputs."""
+
+
+class _Inputs:
+    """Routes bag messages to the live and held-out assemblers; collects ground truth and skips."""
+
+    def __init__(self, config: ReplayConfig):
+        self.config, self.topics = config, config.topics
+        self.live = FrameAssembler(config.assembler)
+        self.heldout = FrameAssembler(AssemblerConfig(use_depth=False))
+        self.truth: list[str] = []
+        self.skipped: dict[str, int] = {}
+
+    def wanted(self) -> set[str]:
+        t = self.topics
+        names = {t.image, t.camera_info, t.eval_image, t.eval_camera_info, t.eval_pose, t.ground_truth}
+        names |= {t.depth} if self.config.assembler.use_depth else set()
+        names |= {t.pose} if t.pose else {t.tf}
+        return {n for n in names if n}
+
+    def feed(self, topic: str, msg: object) -> tuple[list[Frame], list[Frame]]:
+        """(live frames, held-out frames) this message completes; conversion errors are skipped."""
+        try:
+            return self._route(topic, msg)
+        except (ValueError, KeyError, AttributeError) as err:  # ConversionError, FrameError, odd messages
+            self.skipped[topic] = self.skipped.get(topic, 0) + 1
+            warnings.warn(f"replay: skipped a message on {topic}: {err}", stacklevel=2)
+            return [], []
+
+    def _route(self, topic: str, msg: object) -> tuple[list[Frame], list[Frame]]:
+        t = self.topics
+        stamp = lambda m: cv.stamp_to_ns(m.header.stamp)  # noqa: E731
+        if topic == t.camera_info:
+            return self.live.add_camera_info(cv.camera_info_to_intrinsics(msg)), []
+        elif topic == t.eval_camera_info:
+            return [], self.heldout.add_camera_info(cv.camera_info_to_intrinsics(msg))
+        elif topic == t.image:
+            return self.live.add_image(stamp(msg), msg.header.frame_id, cv.image_to_rgb(msg)), []
+        elif topic == t.depth:
+            return self.live.add_depth(stamp(msg), cv.image_to_depth(msg)), []
+        elif topic == t.pose:
+            return self.live.add_pose(stamp(msg), cv.pose_to_matrix(msg.pose)), []
+        elif topic == t.tf:
+            frames: list[Frame] = []
+            for tf in msg.transforms:
+                if tf.header.frame_id == t.world_frame:
+                    frames += self.live.add_pose(stamp(tf), cv.transform_to_matrix(tf.transform))
+            return frames, []
+        elif topic == t.eval_image:
+            return [], self.heldout.add_image(stamp(msg), msg.header.frame_id, cv.image_to_rgb(msg))
+        elif topic == t.eval_pose:
+            return [], self.heldout.add_pose(stamp(msg), cv.pose_to_matrix(msg.pose))
+        elif topic == t.ground_truth and not self.truth:
+            self.truth = [
+                r.hypothesis.class_id if hasattr(r, "hypothesis") else r.class_id for r in msg.results
+            ]
+        return [], []
+
+
+def replay(
+    bag: str | Path, out: str | Path, config: ReplayConfig = ReplayConfig(), show_progress: bool = True
+) -> ReplayResult:
+    """Run the pipeline over ``bag``; write ``<out>/bag``, ``<out>/metrics.json`` and ``<out>/memory.ply``.
+
+    Raises:
+        FileNotFoundError: ``bag`` does not exist.
+        FileExistsError: ``<out>/bag`` exists already (pick a new ``out`` or delete it).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline_config = deterministic(config.pipeline) if config.deterministic else config.pipeline
+    inputs, heldout, records = _Inputs(config), [], []
+    ns = config.topics.output_namespace.rstrip("/")
+    start, last = time.perf_counter(), None
+    with (
+        Pipeline(pipeline_config) as pipeline,
+        BagWriter(out / "bag", storage=config.storage, distro=config.distro) as writer,
+    ):
+        types = MessageTypes.from_typestore(writer.typestore)
+        _write_label_info(writer, types, pipeline, ns, config.topics.world_frame)
+        messages = read_bag(bag, topics=inputs.wanted(), distro=config.distro)
+        for message in _progress(messages, show_progress):
+            live, held = inputs.feed(message.topic, message.msg)
+            heldout += held
+            for frame in live:
+                if config.max_frames and len(records) >= config.max_frames:
+                    break
+                last = pipeline.step(frame)
+                records.append(last)
+                for topic, msg in output_messages(types, last, config.topics.world_frame):
+                    writer.write(f"{ns}/{topic}", msg, last.stamp_ns)
+        if not config.deterministic:
+            pipeline.memory.wait_idle(timeout=600.0)
+        renders = _evaluate_heldout(pipeline, heldout, writer, types, ns)
+        objects = pipeline.recognise()
+        final_stamp = records[-1].stamp_ns if records else 0
+        for topic, msg in object_messages(types, objects, final_stamp, config.topics.world_frame):
+            writer.write(f"{ns}/final/{topic}", msg, final_stamp)
+        pipeline.memory.save(out / "memory.ply")
+        skipped = dict(inputs.skipped)
+    dropped = len(inputs.live.take_dropped())
+    metrics = summarise(
+        records, renders, objects, inputs.truth, skipped, dropped, time.perf_counter() - start
+    )
+    metrics_json = out / "metrics.json"
+    payload = {
+        "metrics": asdict(metrics),
+        "config": asdict(config),
+        "bag": str(bag),
+        "provenance": provenance(),
+    }
+    metrics_json.write_text(json.dumps(payload, indent=2, default=str))
+    return ReplayResult(metrics, out / "bag", metrics_json, out / "memory.ply", renders, objects, last)
+
+
+def _write_label_info(
+    writer: BagWriter, types: MessageTypes, pipeline: Pipeline, ns: str, frame: str
+) -> None:
+    if pipeline.recogniser is not None:
+        names = list(pipeline.recogniser.bundle.class_names)
+        writer.write(f"{ns}/label_info", cv.label_info_message(types, names, 0, frame, 0.0), 0)
+
+
+def _evaluate_heldout(
+    pipeline: Pipeline, frames: list[Frame], writer: BagWriter, types: MessageTypes, ns: str
+):
+    """Render the final memory at every held-out pose; write the renders; return (frame, render) pairs."""
+    renders = []
+    for frame in frames:
+        render = pipeline.render_at(frame.T_world_cam, frame.intrinsics).rgb.clamp(0, 1).cpu()
+        renders.append((frame, render))
+        writer.write(
+            f"{ns}/eval/memory_view",
+            cv.rgb_to_image(types, render, frame.stamp_ns, frame.frame_id),
+            frame.stamp_ns,
+        )
+    return renders
+
+
+def _progress(messages, show: bool):
+    if not show:
+        return messages
+    from tqdm import tqdm
+
+    return tqdm(messages, desc="replay", unit="msg")

@@ -1,0 +1,142 @@
+"""A simulated run written as a real ROS 2 bag (sqlite3 or mcap), playable with ``ros2 bag play``.
+
+Each live frame of :class:`~gs_perception.data.sim.SimFrame` becomes, at its stamp: an ``rgb8`` image, its
+camera info, a ``32FC1`` depth image (when the frame has depth), the camera pose as ``PoseStamped`` in the
+world frame and the same pose on ``/tf`` (world → camera optical frame). Held-out frames go to the ``/eval/*``
+topics only, in their own camera frame and **without TF**, so they never disturb the live TF tree nor reach
+the memory. Every frame also gets its ground truth: a ``vision_msgs/Classification`` with the true class
+names (score 1.0, object order) in that frame's camera frame. The bag's log time of every message is the
+frame's stamp. Topic and frame names come from :class:`SimTopics` (the single source of defaults; a
+frame's own ``frame_id`` is not used, so TF and image headers always agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gs_perception.data.sim import SimFrame
+
+from . import conversions as cv
+from .bag_io import BagWriter
+from .typestore import MessageTypes
+
+
+@dataclass(frozen=True)
+class SimTopics:
+    """Topic and frame names of a simulated bag (defaults match the perception launch files)."""
+
+    image: str = "/camera/image_raw"
+    """Live camera image, ``sensor_msgs/Image`` rgb8."""
+    camera_info: str = "/camera/camera_info"
+    """Intrinsics of ``image``, ``sensor_msgs/CameraInfo`` (no distortion), one per image."""
+    depth: str = "/camera/depth/image_raw"
+    """Depth registered to ``image``, ``sensor_msgs/Image`` 32FC1 metres (0 = no hit)."""
+    pose: str = "/camera/pose"
+    """Camera optical frame pose in ``world_frame``, ``geometry_msgs/PoseStamped``."""
+    tf: str = "/tf"
+    """``tf2_msgs/TFMessage``: ``world_frame`` → ``camera_frame`` at each live image stamp."""
+    eval_image: str = "/eval/image_raw"
+    """Held-out image (novel view for evaluation), rgb8; never fed to the memory."""
+    eval_camera_info: str = "/eval/camera_info"
+    """Intrinsics of ``eval_image``."""
+    eval_depth: str = "/eval/depth/image_raw"
+    """Held-out depth, 32FC1 metres."""
+    eval_pose: str = "/eval/pose"
+    """Held-out camera pose in ``world_frame`` (PoseStamped; no TF is published for it)."""
+    ground_truth: str = "/eval/ground_truth"
+    """``vision_msgs/Classification`` per frame: the true class names in object order, score 1.0."""
+    world_frame: str = "world"
+    """Fixed frame (REP-103, z up) of poses and TF."""
+    camera_frame: str = "camera_optical_frame"
+    """Live camera frame (REP-105 optical axes): image headers and TF child."""
+    eval_camera_frame: str = "eval_camera_optical_frame"
+    """Frame id of held-out images (a separate virtual camera, kept out of the TF tree)."""
+
+
+@dataclass(frozen=True)
+class SimBagSummary:
+    """What :func:`write_sim_bag` wrote.
+
+    Attributes:
+        path: Bag directory.
+        frames: Live frames written.
+        held_out: Held-out frames written.
+        topics: Topic names used.
+        storage: "sqlite3" or "mcap".
+        message_counts: Topic → number of messages.
+    """
+
+    path: Path
+    frames: int
+    held_out: int
+    topics: SimTopics
+    storage: str
+    message_counts: dict[str, int] = field(default_factory=dict)
+
+
+def write_sim_bag(
+    frames: Iterable[SimFrame],
+    out: Path | str,
+    storage: str = "sqlite3",
+    topics: SimTopics | None = None,
+    distro: str = "humble",
+) -> SimBagSummary:
+    """Write simulated frames to a new rosbag2 directory.
+
+    Args:
+        frames: Frames in time order (stamps from ``frame.stamp_ns``), live and held-out mixed.
+        out: Bag directory to create (must not exist).
+        storage: "sqlite3" or "mcap".
+        topics: Topic and frame names (default :class:`SimTopics`).
+        distro: ROS 2 distro whose message definitions are embedded.
+
+    Returns:
+        A :class:`SimBagSummary`.
+    """
+    topics = SimTopics() if topics is None else topics
+    live = held_out = 0
+    with BagWriter(out, storage=storage, distro=distro) as writer:
+        types = MessageTypes.from_typestore(writer.typestore)
+        for sim in frames:
+            _write_frame(writer, types, sim, topics)
+            held_out += int(sim.held_out)
+            live += int(not sim.held_out)
+    return SimBagSummary(Path(out), live, held_out, topics, storage, dict(writer.counts))
+
+
+def sim_frame_messages(types: MessageTypes, sim: SimFrame, topics: SimTopics) -> list[tuple[str, Any]]:
+    """The messages of one simulated frame as ``(topic, message)`` pairs, stamped with the frame's stamp.
+
+    Shared by :func:`write_sim_bag` and the live simulator node, so a bag and a live run carry the same data.
+    """
+    frame, stamp = sim.frame, int(sim.frame.stamp_ns)
+    if sim.held_out:
+        names = (topics.eval_image, topics.eval_camera_info, topics.eval_depth, topics.eval_pose)
+        camera_frame = topics.eval_camera_frame
+    else:
+        names = (topics.image, topics.camera_info, topics.depth, topics.pose)
+        camera_frame = topics.camera_frame
+    image_topic, info_topic, depth_topic, pose_topic = names
+    out = [
+        (image_topic, cv.rgb_to_image(types, frame.rgb, stamp, camera_frame)),
+        (info_topic, cv.intrinsics_to_camera_info(types, frame.intrinsics, stamp, camera_frame)),
+    ]
+    if frame.depth is not None:
+        out.append((depth_topic, cv.depth_to_image(types, frame.depth, stamp, camera_frame)))
+    out.append((pose_topic, cv.matrix_to_pose_stamped(types, frame.T_world_cam, stamp, topics.world_frame)))
+    if not sim.held_out:
+        tf = cv.matrix_to_transform_stamped(types, frame.T_world_cam, stamp, topics.world_frame, camera_frame)
+        out.append((topics.tf, cv.tf_message(types, [tf])))
+    scores = [1.0] * len(sim.labels)
+    out.append(
+        (topics.ground_truth, cv.classification_message(types, stamp, camera_frame, list(sim.labels), scores))
+    )
+    return out
+
+
+def _write_frame(writer: BagWriter, types: MessageTypes, sim: SimFrame, topics: SimTopics) -> None:
+    for topic, msg in sim_frame_messages(types, sim, topics):
+        writer.write(topic, msg, int(sim.frame.stamp_ns))
