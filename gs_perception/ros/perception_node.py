@@ -240,11 +240,9 @@ def _warn(node: Any, kind: str, text: str) -> None:
         node.get_logger().warning(text)
 
 
-def _diagnostics(node: Any) -> None:
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-
-    stats, worker = node.worker.pipeline.memory.stats, node.worker.stats
-    elapsed = max(time.monotonic() - node.started, 1e-9)
+def diagnostics_message(types: Any, stamp: Any, stats: Any, worker: Any, elapsed_s: float) -> Any:
+    """/diagnostics status: keyframes, Gaussians, frames received/processed/dropped/failed, step rate."""
+    status_cls = types.DiagnosticStatus
     values = {
         "keyframes": stats.keyframes,
         "gaussians": stats.gaussians,
@@ -252,16 +250,25 @@ def _diagnostics(node: Any) -> None:
         "frames_processed": worker.processed,
         "frames_dropped": worker.dropped,
         "frames_failed": worker.failed,
-        "step_rate_hz": f"{worker.processed / elapsed:.2f}",
+        "step_rate_hz": f"{worker.processed / max(elapsed_s, 1e-9):.2f}",
     }
-    status = DiagnosticStatus(
-        level=DiagnosticStatus.OK if worker.failed == 0 else DiagnosticStatus.WARN,
+    status = status_cls(
+        # The class constants: rclpy's `byte` field wants b"\x00", rosbags' an int.
+        level=status_cls.OK if worker.failed == 0 else status_cls.WARN,
         name="gs_perception: perception_node",
         message=f"{stats.keyframes} keyframes, {stats.gaussians} Gaussians",
         hardware_id="gs_perception",
-        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        values=[types.KeyValue(key=k, value=str(v)) for k, v in values.items()],
     )
-    msg = DiagnosticArray(
-        header=node.types.Header(stamp=node.get_clock().now().to_msg(), frame_id=""), status=[status]
+    return types.DiagnosticArray(header=types.Header(stamp=stamp, frame_id=""), status=[status])
+
+
+def _diagnostics(node: Any) -> None:
+    msg = diagnostics_message(
+        node.types,
+        node.get_clock().now().to_msg(),
+        node.worker.pipeline.memory.stats,
+        node.worker.stats,
+        time.monotonic() - node.started,
     )
     node.publishers_by_topic["/diagnostics"].publish(msg)

@@ -72,6 +72,9 @@ MESSAGE_TYPE_NAMES: dict[str, str] = {
     "Transform": "geometry_msgs/msg/Transform",
     "TransformStamped": "geometry_msgs/msg/TransformStamped",
     "TFMessage": "tf2_msgs/msg/TFMessage",
+    "DiagnosticArray": "diagnostic_msgs/msg/DiagnosticArray",
+    "DiagnosticStatus": "diagnostic_msgs/msg/DiagnosticStatus",
+    "KeyValue": "diagnostic_msgs/msg/KeyValue",
     **{name.rsplit("/", 1)[1]: name for name in VISION_MSGS_DEFINITIONS},
 }
 
