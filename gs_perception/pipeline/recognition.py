@@ -24,6 +24,7 @@ from torch import Tensor
 from ..core.cameras import Intrinsics, spiral_poses, viewmat_from_pose
 from ..core.gaussians import GaussianCloud
 from ..core.render import render
+from ..core.sampling import uniform_sample
 from ..data.features import FeatureConfig, gaussian_features
 from ..models.bundle import Bundle
 from ..models.image_encoder import pool_views
@@ -94,7 +95,10 @@ class Recogniser:
     def __init__(self, bundle: Bundle, config: RecognitionConfig = RecognitionConfig()):
         self.bundle, self.config = bundle, config
         spec = bundle.feature_spec
-        self.features = FeatureConfig(max_points=spec.num_points, sh_degree=spec.sh_degree)
+        # 'fps': the farthest-point prefix of num_points, exactly what the dataset's cache prefix holds;
+        # 'uniform': a random subset of the (cache-sized) set.
+        max_points = spec.num_points if spec.sampling == "fps" else FeatureConfig().max_points
+        self.features = FeatureConfig(max_points=max_points, sh_degree=spec.sh_degree)
         height, width = spec.image_size
         self.intrinsics = Intrinsics.from_fov(math.radians(config.view_fov_deg), width, height)
 
@@ -155,6 +159,8 @@ class Recogniser:
         points = gaussian_features(part, self.features).columns(spec.feature_groups)
         if len(points) < spec.num_points:  # cyclic repeat, as the training datasets do with small clouds
             points = points[torch.arange(spec.num_points) % len(points)]
+        elif spec.sampling == "uniform":  # a seeded random subset, as the training datasets draw them
+            points = points[uniform_sample(len(points), spec.num_points, torch.Generator().manual_seed(0))]
         gaussian_embedding = self.bundle.embed_gaussians(points[None])[0]
         views = self.canonical_views(part)
         per_view = self.bundle.embed_views(views.permute(0, 3, 1, 2)[None])  # [1, V, D]

@@ -1,0 +1,42 @@
+"""Recognition's memory views frame an object as the training views did, whatever its size and position."""
+
+from __future__ import annotations
+
+import math
+import types
+
+import pytest
+import torch
+
+from gs_perception.core.gaussians import GaussianCloud
+from gs_perception.pipeline.recognition import Recogniser, RecognitionConfig
+
+
+def _sphere(centre: tuple[float, float, float], radius: float, n: int = 800) -> GaussianCloud:
+    g = torch.Generator().manual_seed(0)
+    d = torch.nn.functional.normalize(torch.randn(n, 3, generator=g), dim=1)
+    points = torch.tensor(centre) + radius * d
+    cloud = GaussianCloud.from_points(points, rgb=torch.full((n, 3), 0.2), scale=0.04 * radius, opacity=0.99)
+    return cloud
+
+
+def _recogniser() -> Recogniser:
+    spec = types.SimpleNamespace(
+        num_points=256, sh_degree=0, sampling="fps", image_size=(48, 48), background=(1.0, 1.0, 1.0)
+    )
+    return Recogniser(types.SimpleNamespace(feature_spec=spec), RecognitionConfig(num_views=3))
+
+
+@pytest.mark.parametrize(("centre", "radius"), [((0.0, 0.0, 0.0), 1.0), ((2.0, -1.0, 0.5), 0.3)])
+def test_canonical_views_centre_the_object_and_fill_the_frame_like_training(centre, radius):
+    views = _recogniser().canonical_views(_sphere(centre, radius))
+    assert views.shape == (3, 48, 48, 3)
+    mask = views.mean(dim=-1) < 0.6  # the dark sphere on the white background
+    for m in mask:
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        assert abs(float(xs.float().mean()) - 23.5) < 1.5 and abs(float(ys.float().mean()) - 23.5) < 1.5
+        # A unit sphere seen from 3 radii with a 40° camera: angular radius asin(1/3) = 19.5° of the 20°
+        # half-field, so its silhouette spans ≈ tan(19.5°) / tan(20°) = 97 % of the width.
+        width = float(xs.max() - xs.min() + 1) / 48
+        expected = math.tan(math.asin(1 / 3)) / math.tan(math.radians(20))
+        assert width == pytest.approx(expected, abs=0.12)
