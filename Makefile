@@ -17,11 +17,11 @@ export PYOPENGL_PLATFORM
 
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help setup test demo dataset bench lint clean distclean
+.PHONY: help setup test demo dataset dataset-fixed ssl bench lint clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [PYTEST_ARGS='-k name -x']"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
 # Rebuilt only when the pins or the package metadata change, so a second `make test` installs nothing.
 # --no-build-isolation: the editable build uses the pinned setuptools installed by the line before it.
@@ -44,6 +44,20 @@ demo: $(STAMP) ## end to end on CPU without ROS: sim bag → replay → picture,
 dataset: $(STAMP) ## shapes10 CPU dataset (100 objects, ~30 min on 2 cores; rerun resumes) in datasets/shapes10_cpu
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli generate-dataset --config config/dataset_shapes10_cpu.yaml \
 		--out datasets/shapes10_cpu
+
+dataset-fixed: $(STAMP) ## the same with the study's grey material (what the documented encoders train on)
+	MPLBACKEND=Agg $(PY) -m gs_perception.cli generate-dataset --config config/dataset_shapes10_cpu_fixed.yaml \
+		--out datasets/shapes10_cpu_fixed
+
+SEEDS ?= 0 1 2
+SSL_FLAGS = --epochs 120 --batch-size 12 --optimiser adam --lr 1e-3 --sample-num-points 1024 \
+	--sample-feature-groups xyz scale rot opacity --sample-crop-augment 0.3 --model-fusion-mode compare
+ssl: $(STAMP) ## SSL on datasets/shapes10_cpu_fixed, one run per seed in parallel, then evaluate → runs/shapes10/eval
+	for seed in $(SEEDS); do OMP_NUM_THREADS=1 $(PY) -m gs_perception.cli train-ssl --quiet \
+		--dataset datasets/shapes10_cpu_fixed --out runs/shapes10/ssl_s$$seed --seed $$seed $(SSL_FLAGS) & \
+		done; wait
+	MPLBACKEND=Agg $(PY) -m gs_perception.cli evaluate --out runs/shapes10/eval \
+		--runs $(foreach seed,$(SEEDS),runs/shapes10/ssl_s$(seed))
 
 bench: $(STAMP) ## rasteriser, fitting and dataset benchmarks (print figures; not tests; ~35 min on 2 cores)
 	$(PY) benchmarks/bench_rasterizer.py && $(PY) benchmarks/bench_fit.py && \
