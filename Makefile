@@ -50,7 +50,7 @@ dataset-fixed: $(STAMP) ## the same with the study's grey material (what the doc
 		--out datasets/shapes10_cpu_fixed
 
 SEEDS ?= 0 1 2
-SSL_FLAGS = --epochs 120 --batch-size 12 --optimiser adam --lr 1e-3 --sample-num-points 1024 \
+SSL_FLAGS = --epochs 180 --batch-size 12 --optimiser adam --lr 1e-3 --sample-num-points 1024 \
 	--sample-feature-groups xyz scale rot opacity --sample-crop-augment 0.3 --model-fusion-mode compare
 ssl: $(STAMP) ## SSL on datasets/shapes10_cpu_fixed, one run per seed in parallel, then evaluate → runs/shapes10/eval
 	for seed in $(SEEDS); do OMP_NUM_THREADS=1 $(PY) -m gs_perception.cli train-ssl --quiet \
