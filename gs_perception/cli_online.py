@@ -75,7 +75,6 @@ def _print_metrics(result) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .data.sim import simulate
-    from .eval.pictures import labelled_panels
     from .ros.replay import replay
     from .ros.sim_bag import write_sim_bag
 
@@ -103,7 +102,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = replay(out / "sim_bag", out / "replay", _replay_config(args), show_progress=not args.quiet)
     print("[2/3] replayed the bag through the pipeline:")
     _print_metrics(result)
-    picture = _demo_picture(result, out / "demo.png", labelled_panels)
+    picture = _demo_picture(result, out / "demo.png")
     print(
         f"[3/3] picture (input | memory render | prediction) → {picture}; "
         f"total {time.perf_counter() - start:.0f} s"
@@ -111,21 +110,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_picture(result, path: Path, labelled_panels) -> Path:
-    m = result.metrics
-    frame, render = result.heldout[len(result.heldout) // 2]
-    objects = result.last_objects
-    panels, captions = (
-        [frame.rgb, render],
-        [
-            "held-out input frame",
-            f"memory render ({m.heldout_psnr_per_frame[len(result.heldout) // 2]:.1f} dB)",
-        ],
-    )
-    if objects:
-        panels.append(objects[0].views[0])
-        score = float(objects[0].scores.max()) if objects[0].class_name else 0.0
-        captions.append(f"{objects[0].class_name or 'no classifier'} ({score:.2f})")
+def _demo_picture(result, path: Path) -> Path:
+    """Held-out input frame | memory render at its pose | the largest object's memory view and class."""
+    from .eval.pictures import labelled_panels
+
+    k = len(result.heldout) // 2
+    frame, render = result.heldout[k]
+    panels = [frame.rgb, render]
+    captions = ["held-out input frame", f"memory render ({result.metrics.heldout_psnr_per_frame[k]:.1f} dB)"]
+    if result.last_objects:
+        best = result.last_objects[0]
+        panels.append(best.views[0])
+        score = float(best.scores.max()) if best.class_name else 0.0
+        captions.append(f"{best.class_name or 'no classifier'} ({score:.2f})")
     return labelled_panels(panels, captions, path)
 
 

@@ -89,9 +89,13 @@ class Pipeline:
         self.objects: list[RecognisedObject] = []
 
     def __enter__(self) -> Pipeline:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the memory's optimisation thread (threaded mode; deterministic mode has none)."""
         if self.config.memory.threaded:
             self.memory.start()
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()

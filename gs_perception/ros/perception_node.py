@@ -92,8 +92,7 @@ def _setup(node: Any) -> None:
     node.assembler = FrameAssembler(config.assembler)
     node.last_warn: dict[str, float] = {}
     pipeline = Pipeline(config.pipeline)
-    if config.pipeline.memory.threaded:
-        pipeline.memory.start()
+    pipeline.start()
     node.worker = PipelineWorker(
         pipeline,
         lambda out: _publish(node, out),

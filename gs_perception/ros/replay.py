@@ -149,9 +149,7 @@ class _Inputs:
         elif topic == t.eval_pose:
             return [], self.heldout.add_pose(stamp(msg), cv.pose_to_matrix(msg.pose))
         elif topic == t.ground_truth and not self.truth:
-            self.truth = [
-                r.hypothesis.class_id if hasattr(r, "hypothesis") else r.class_id for r in msg.results
-            ]
+            self.truth = [r.class_id for r in msg.results]  # vision_msgs/Classification: ObjectHypothesis[]
         return [], []
 
 

@@ -93,6 +93,7 @@ def _make_node() -> Any:
             if self.config.publish_clock:
                 from rosgraph_msgs.msg import Clock
 
+                self.clock_cls = Clock
                 self.clock_pub = self.create_publisher(Clock, "/clock", self.qos)
             threading.Thread(target=self.run, name="sim_camera", daemon=True).start()
 
@@ -110,12 +111,10 @@ def _make_node() -> Any:
                 if self.stop.wait(max(0.0, start + (sim.frame.stamp_ns - first) / 1e9 - time.monotonic())):
                     return
                 if self.config.publish_clock:
-                    from rosgraph_msgs.msg import Clock
-
                     stamp = self.types.Time(
                         sec=sim.frame.stamp_ns // 10**9, nanosec=sim.frame.stamp_ns % 10**9
                     )
-                    self.clock_pub.publish(Clock(clock=stamp))
+                    self.clock_pub.publish(self.clock_cls(clock=stamp))
                 if sim.held_out and not self.config.publish_held_out:
                     continue
                 for topic, msg in sim_frame_messages(self.types, sim, self.topics):
