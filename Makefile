@@ -11,6 +11,15 @@ PIP_INSTALL = $(PY) -m pip install --isolated --disable-pip-version-check
 STAMP = $(VENV)/.stamp
 PYTEST_ARGS ?=
 
+# ROS 2 for the nodes and their live tests (scripts/setup_ros.sh): kilted or jazzy (PyPI wheels into the venv),
+# distro (a ROS 2 install sourced in this shell; the default when $$ROS_DISTRO is set) or none.
+ROS ?= $(if $(ROS_DISTRO),distro,kilted)
+ROS_STAMP = $(VENV)/.ros-$(ROS).stamp
+ROS_INPUTS = scripts/setup_ros.sh gs_perception/ros/msg_packages.py $(wildcard gs_perception/ros/definitions/*/*.msg) \
+	$(if $(filter kilted jazzy,$(ROS)),requirements/ros-$(ROS).txt requirements/colcon.txt)
+# `make test` fails instead of skipping the live ROS tests unless ROS=none (test/conftest.py).
+REQUIRE_ROS = $(if $(filter none,$(ROS)),0,1)
+
 # Headless OpenGL for pyrender (EGL: Mesa llvmpipe on CPU, the NVIDIA driver on a GPU).
 PYOPENGL_PLATFORM ?= egl
 export PYOPENGL_PLATFORM
@@ -20,7 +29,7 @@ export PYOPENGL_PLATFORM
 .PHONY: help setup test demo dataset dataset-fixed ssl bench lint clean distclean
 
 help: ## list the targets
-	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [PYTEST_ARGS='-k name -x']"
+	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [ROS=kilted|jazzy|distro|none] [PYTEST_ARGS='-k name -x']"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
 # Rebuilt only when the pins or the package metadata change, so a second `make test` installs nothing.
@@ -32,10 +41,16 @@ $(STAMP): $(CONSTRAINTS) setup.py setup.cfg scripts/install_system_deps.sh
 	$(PIP_INSTALL) -c $(CONSTRAINTS) --no-build-isolation -e '.[dev]'
 	touch $@
 
-setup: $(STAMP) ## create the venv (.venv) with the pinned dependencies and gs_perception (editable)
+# Rebuilt when the ROS choice, its pins or the owned message definitions change (each step is cached itself).
+$(ROS_STAMP): $(STAMP) $(ROS_INPUTS)
+	bash scripts/setup_ros.sh $(ROS) $(VENV) $(CONSTRAINTS)
+	rm -f $(VENV)/.ros-*.stamp
+	touch $@
 
-test: $(STAMP) ## run the test suite (CPU; gpu/ros tests skip themselves); extra args via PYTEST_ARGS
-	$(PY) -m pytest $(PYTEST_ARGS)
+setup: $(STAMP) $(ROS_STAMP) ## the venv (.venv): pinned dependencies, gs_perception (editable), ROS 2 (ROS=kilted|jazzy|distro|none)
+
+test: setup ## run the test suite (CPU; live ROS node tests included; gpu tests skip without CUDA); args via PYTEST_ARGS
+	GS_PERCEPTION_REQUIRE_ROS=$(REQUIRE_ROS) $(PY) -m pytest $(PYTEST_ARGS)
 
 BUNDLE ?=
 demo: $(STAMP) ## end to end on CPU without ROS: sim bag → replay → picture, in runs/demo (BUNDLE=… for classes)

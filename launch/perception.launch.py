@@ -4,15 +4,16 @@
     ros2 launch gs_perception perception.launch.py config:=my.yaml namespace:=front image:=/front/image_raw
 
 Parameter defaults live in the PerceptionNodeConfig dataclass (gs_perception/ros/interface.py); the YAML file
-only overrides them. Input topics are remapped from the relative names the node uses.
+only overrides them, and an argument below overrides the YAML only when given: an empty default means "not
+given" (gs_perception/ros/launch_overrides.py). Input topics are remapped from the node's relative names.
 """
 
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from gs_perception.ros.launch_overrides import PERCEPTION_OVERRIDES, parameter_overrides
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -21,9 +22,16 @@ ARGUMENTS = {
         "YAML file of parameter overrides (ros__parameters of perception_node)",
     ),
     "namespace": ("", "Namespace of the node and its relative topics"),
-    "bundle": ("", "Encoder bundle (.pt) for embeddings and class predictions; empty: memory only"),
-    "use_sim_time": ("false", "Use /clock (simulation, bag replay)"),
-    "qos_reliability": ("best_effort", "Sensor subscriptions: best_effort or reliable"),
+    "bundle": (
+        "",
+        "pipeline.recognition.bundle: encoder bundle (.pt); not given: the YAML's, else memory only",
+    ),
+    "use_sim_time": (
+        "",
+        "Use /clock (simulation, bag replay): true/false; not given: the YAML's, else false",
+    ),
+    "qos_reliability": ("", "Sensor subscriptions: best_effort or reliable; not given: the YAML's"),
+    "pose_source": ("", "topic or tf; not given: the YAML's"),
     "image": ("/camera/image_raw", "Input image topic"),
     "camera_info": ("/camera/camera_info", "Input camera_info topic"),
     "depth": ("/camera/depth/image_raw", "Input depth topic (optional)"),
@@ -31,26 +39,26 @@ ARGUMENTS = {
 }
 
 
+def _perception_node(context, *args, **kwargs):
+    given = {name: LaunchConfiguration(name).perform(context) for name in PERCEPTION_OVERRIDES}
+    arg = LaunchConfiguration
+    return [
+        Node(
+            package="gs_perception",
+            executable="perception_node",
+            name="perception_node",
+            namespace=arg("namespace"),
+            output="screen",
+            # Later entries win: the YAML, then only the arguments the user gave.
+            parameters=[arg("config"), parameter_overrides(given)],
+            remappings=[(topic, arg(topic)) for topic in ("image", "camera_info", "depth", "pose")],
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
     args = [
         DeclareLaunchArgument(name, default_value=value, description=text)
         for name, (value, text) in ARGUMENTS.items()
     ]
-    arg = LaunchConfiguration
-    node = Node(
-        package="gs_perception",
-        executable="perception_node",
-        name="perception_node",
-        namespace=arg("namespace"),
-        output="screen",
-        parameters=[
-            arg("config"),
-            {
-                "pipeline.recognition.bundle": ParameterValue(arg("bundle"), value_type=str),
-                "qos_reliability": ParameterValue(arg("qos_reliability"), value_type=str),
-                "use_sim_time": ParameterValue(arg("use_sim_time"), value_type=bool),
-            },
-        ],
-        remappings=[(topic, arg(topic)) for topic in ("image", "camera_info", "depth", "pose")],
-    )
-    return LaunchDescription([*args, node])
+    return LaunchDescription([*args, OpaqueFunction(function=_perception_node)])

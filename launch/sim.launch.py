@@ -7,11 +7,11 @@ The simulated camera (sim_camera_node) publishes /camera/image_raw, /camera/came
 the rest.
 """
 
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+import yaml
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -22,8 +22,25 @@ ARGUMENTS = {
         "YAML overrides for both nodes (sim_camera_node and perception_node sections)",
     ),
     "bundle": ("", "Encoder bundle (.pt); empty: memory only"),
-    "objects": ("[chair]", "YAML list of procedural shape names or mesh files the camera orbits"),
+    "objects": (
+        "",
+        "YAML list of procedural shapes or mesh files to orbit, e.g. [chair]; not given: the YAML's",
+    ),
 }
+
+
+def _sim_node(context, *args, **kwargs):
+    # The argument overrides the YAML only when given (see gs_perception/ros/launch_overrides.py).
+    objects = LaunchConfiguration("objects").perform(context).strip()
+    overrides = {"sim.objects": [str(o) for o in yaml.safe_load(objects)]} if objects else {}
+    node = Node(
+        package="gs_perception",
+        executable="sim_camera_node",
+        name="sim_camera_node",
+        output="screen",
+        parameters=[LaunchConfiguration("config"), overrides],
+    )
+    return [node]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -32,13 +49,6 @@ def generate_launch_description() -> LaunchDescription:
         for name, (value, text) in ARGUMENTS.items()
     ]
     arg = LaunchConfiguration
-    sim = Node(
-        package="gs_perception",
-        executable="sim_camera_node",
-        name="sim_camera_node",
-        output="screen",
-        parameters=[arg("config"), {"sim.objects": ParameterValue(arg("objects"), value_type=list[str])}],
-    )
     perception = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
             PathJoinSubstitution([FindPackageShare("gs_perception"), "launch", "perception.launch.py"])
@@ -50,4 +60,4 @@ def generate_launch_description() -> LaunchDescription:
             "qos_reliability": "reliable",
         }.items(),
     )
-    return LaunchDescription([*args, sim, perception])
+    return LaunchDescription([*args, OpaqueFunction(function=_sim_node), perception])

@@ -60,6 +60,7 @@ class FrameAssembler:
         self._depth: dict[int, np.ndarray] = {}
         self._pending: deque[tuple[int, str, np.ndarray]] = deque()
         self._seen_depth = False
+        self._last_stamp: int | None = None  # of the last frame handed out
         self.dropped: list[Dropped] = []
 
     def add_camera_info(self, intrinsics: Intrinsics) -> list[Frame]:
@@ -90,7 +91,15 @@ class FrameAssembler:
         return frames
 
     def add_image(self, stamp_ns: int, frame_id: str, rgb: np.ndarray) -> list[Frame]:
-        """An RGB image [H, W, 3] float32 in [0, 1]; returns frames completed (possibly this one)."""
+        """An RGB image [H, W, 3] float32 in [0, 1]; returns frames completed (possibly this one).
+
+        An image stamped at or before the last frame handed out is dropped: the memory never goes back in
+        time (after restarting a bag, reset the memory).
+        """
+        if self._last_stamp is not None and stamp_ns <= self._last_stamp:
+            behind = (self._last_stamp - stamp_ns) / 1e9
+            self.dropped.append(Dropped(stamp_ns, f"out of order: {behind:.3f} s before the last frame"))
+            return []
         self._pending.append((stamp_ns, frame_id, rgb))
         while len(self._pending) > self.config.max_pending:
             stamp = self._pending.popleft()[0]
@@ -122,6 +131,7 @@ class FrameAssembler:
             frame = self._make(stamp, frame_id, rgb)
             if frame is not None:
                 out.append(frame)
+                self._last_stamp = stamp
         return out
 
     def _ready(self, stamp_ns: int) -> bool:
@@ -143,6 +153,10 @@ class FrameAssembler:
         except FrameError as err:
             self.dropped.append(Dropped(stamp_ns, str(err)))
             return None
+
+    def restart(self) -> None:
+        """Accept any stamp again (after the memory was reset, e.g. because a bag was restarted)."""
+        self._last_stamp = None
 
     def take_dropped(self) -> list[Dropped]:
         """The drops since the last call (for throttled warnings)."""

@@ -127,13 +127,15 @@ def sim_frame_messages(types: MessageTypes, sim: SimFrame, topics: SimTopics) ->
     if frame.depth is not None:
         out.append((depth_topic, cv.depth_to_image(types, frame.depth, stamp, camera_frame)))
     out.append((pose_topic, cv.matrix_to_pose_stamped(types, frame.T_world_cam, stamp, topics.world_frame)))
-    if not sim.held_out:
+    # Where a message package is missing (a live node without tf2_msgs or vision_msgs), its topic is left out.
+    if not sim.held_out and types.available("TFMessage"):
         tf = cv.matrix_to_transform_stamped(types, frame.T_world_cam, stamp, topics.world_frame, camera_frame)
         out.append((topics.tf, cv.tf_message(types, [tf])))
-    scores = [1.0] * len(sim.labels)
-    out.append(
-        (topics.ground_truth, cv.classification_message(types, stamp, camera_frame, list(sim.labels), scores))
-    )
+    if types.available("Classification"):
+        scores, labels = [1.0] * len(sim.labels), list(sim.labels)
+        out.append(
+            (topics.ground_truth, cv.classification_message(types, stamp, camera_frame, labels, scores))
+        )
     return out
 
 

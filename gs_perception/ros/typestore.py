@@ -17,33 +17,30 @@ from __future__ import annotations
 
 import array
 import importlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-# vision_msgs 4.x (the ``ros2`` branch, shipped with Humble and Jazzy): field names, types and order must
-# match upstream exactly, or the RIHS01 type hash differs and the CDR layout is wrong. Comments are left
-# out: they do not enter the hash.
-VISION_MSGS_DEFINITIONS: dict[str, str] = {
-    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
-    "vision_msgs/msg/ObjectHypothesisWithPose": (
-        "vision_msgs/ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n"
-    ),
-    "vision_msgs/msg/Classification": "std_msgs/Header header\nvision_msgs/ObjectHypothesis[] results\n",
-    "vision_msgs/msg/BoundingBox3D": "geometry_msgs/Pose center\ngeometry_msgs/Vector3 size\n",
-    "vision_msgs/msg/BoundingBox3DArray": "std_msgs/Header header\nvision_msgs/BoundingBox3D[] boxes\n",
-    "vision_msgs/msg/Detection3D": (
-        "std_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\n"
-        "vision_msgs/BoundingBox3D bbox\nstring id\n"
-    ),
-    "vision_msgs/msg/Detection3DArray": "std_msgs/Header header\nvision_msgs/Detection3D[] detections\n",
-    "vision_msgs/msg/VisionClass": "uint16 class_id\nstring class_name\n",
-    "vision_msgs/msg/LabelInfo": (
-        "std_msgs/Header header\nvision_msgs/VisionClass[] class_map\nfloat32 threshold\n"
-    ),
-}
+#: Message definitions the project owns (``definitions/<package>/<Name>.msg``): the vision_msgs 4.x subset the
+#: node publishes and tf2_msgs/TFMessage. rosbags registers them from here, and
+#: :mod:`~gs_perception.ros.msg_packages` builds the same files into ROS 2 packages where PyPI has none. Field
+#: names, types and order must match upstream exactly, or the RIHS01 type hash differs and the CDR layout is
+#: wrong; comments are left out (they do not enter the hash).
+DEFINITIONS_DIR = Path(__file__).parent / "definitions"
+
+
+def message_definitions(package: str) -> dict[str, str]:
+    """``{"<package>/msg/<Name>": msg text}`` of one owned interface package ("vision_msgs", "tf2_msgs")."""
+    files = sorted((DEFINITIONS_DIR / package).glob("*.msg"))
+    if not files:
+        raise FileNotFoundError(f"no .msg definitions for {package!r} in {DEFINITIONS_DIR}")
+    return {f"{package}/msg/{f.stem}": f.read_text() for f in files}
+
+
+VISION_MSGS_DEFINITIONS: dict[str, str] = message_definitions("vision_msgs")
 
 _STORES: dict[str, Stores] = {
     "humble": Stores.ROS2_HUMBLE,
@@ -72,6 +69,7 @@ MESSAGE_TYPE_NAMES: dict[str, str] = {
     "Transform": "geometry_msgs/msg/Transform",
     "TransformStamped": "geometry_msgs/msg/TransformStamped",
     "TFMessage": "tf2_msgs/msg/TFMessage",
+    "Clock": "rosgraph_msgs/msg/Clock",
     "DiagnosticArray": "diagnostic_msgs/msg/DiagnosticArray",
     "DiagnosticStatus": "diagnostic_msgs/msg/DiagnosticStatus",
     "KeyValue": "diagnostic_msgs/msg/KeyValue",
@@ -104,18 +102,35 @@ def make_typestore(distro: str = "humble") -> Typestore:
     return _TYPESTORES[key]
 
 
+#: What to install when a message package is missing, by where ROS came from.
+MISSING_PACKAGE_HINT = (
+    "With ROS 2 from PyPI (`make setup`), `python -m gs_perception.ros.msg_packages` builds vision_msgs and "
+    "tf2_msgs into the venv; with a distro install, `apt install ros-$ROS_DISTRO-vision-msgs "
+    "ros-$ROS_DISTRO-tf2-msgs`."
+)
+
+
+class MissingMessagePackageError(ImportError):
+    """A ROS 2 message package needed for one message class cannot be imported (rclpy backend)."""
+
+
 class MessageTypes:
     """Message classes by short name (``types.Image``, ``types.Detection3DArray`` …) for one backend.
 
+    With rclpy, each class is imported on first use: a node that never touches vision_msgs or tf2_msgs runs
+    where they are not installed, and one that does fails naming the package
+    (:class:`MissingMessagePackageError`).
+
     Attributes:
-        classes: Short name → message class.
+        classes: Short name → message class (for rclpy: those imported so far).
         type_names: Short name → full ROS type name ("sensor_msgs/msg/Image").
         backend: "rosbags" or "rclpy".
     """
 
     def __init__(self, classes: dict[str, type], backend: str) -> None:
         self.classes = dict(classes)
-        self.type_names = {name: MESSAGE_TYPE_NAMES[name] for name in self.classes}
+        known = MESSAGE_TYPE_NAMES if backend == "rclpy" else self.classes
+        self.type_names = {name: MESSAGE_TYPE_NAMES[name] for name in known}
         self.backend = backend
 
     @classmethod
@@ -130,19 +145,26 @@ class MessageTypes:
 
     @classmethod
     def from_rclpy(cls) -> MessageTypes:
-        """Classes from the ROS 2 Python message packages (needs a sourced ROS 2 install with vision_msgs)."""
-        classes = {}
-        for short, full in MESSAGE_TYPE_NAMES.items():
-            package, _, name = full.split("/")
-            classes[short] = getattr(importlib.import_module(f"{package}.msg"), name)
-        return cls(classes, backend="rclpy")
+        """Classes from the ROS 2 Python message packages, each imported when first used."""
+        return cls({}, backend="rclpy")
 
     def __getattr__(self, name: str) -> type:
         # Only called for names not found normally, so the attributes above are unaffected.
         classes = self.__dict__.get("classes", {})
         if name in classes:
             return classes[name]
-        raise AttributeError(f"no message type {name!r}; known: {', '.join(sorted(classes))}")
+        if self.__dict__.get("backend") == "rclpy" and name in MESSAGE_TYPE_NAMES:
+            classes[name] = _import_rclpy_class(MESSAGE_TYPE_NAMES[name])
+            return classes[name]
+        raise AttributeError(f"no message type {name!r}; known: {', '.join(sorted(MESSAGE_TYPE_NAMES))}")
+
+    def available(self, name: str) -> bool:
+        """Whether the class ``name`` can be used (rosbags: always; rclpy: its package imports)."""
+        try:
+            getattr(self, name)
+        except MissingMessagePackageError:
+            return False
+        return True
 
     def type_name(self, msg_or_short: object) -> str:
         """Full ROS type name of a short name, a message class or a message instance."""
@@ -172,3 +194,27 @@ class MessageTypes:
         out = array.array(typecode)
         out.frombytes(values.astype(values.dtype.newbyteorder("="), copy=False).tobytes())
         return out
+
+
+def _import_rclpy_class(full_name: str) -> type:
+    package, _, name = full_name.split("/")
+    try:
+        module = importlib.import_module(f"{package}.msg")
+    except ImportError as err:
+        raise MissingMessagePackageError(
+            f"{full_name} needs the ROS 2 package {package}, which cannot be imported ({err}). "
+            f"{MISSING_PACKAGE_HINT}"
+        ) from err
+    return getattr(module, name)
+
+
+def missing_message_packages() -> list[str]:
+    """The ROS 2 message packages of :data:`MESSAGE_TYPE_NAMES` that cannot be imported (sorted)."""
+    packages = sorted({full.split("/")[0] for full in MESSAGE_TYPE_NAMES.values()})
+    missing = []
+    for package in packages:
+        try:
+            importlib.import_module(f"{package}.msg")
+        except ImportError:
+            missing.append(package)
+    return missing

@@ -31,7 +31,7 @@ def test_node_modules_import_without_ros_and_main_explains_what_is_missing(modul
 
 def test_sim_node_laps_keep_stamps_increasing():
     from gs_perception.data.sim import SimConfig, simulate
-    from gs_perception.ros.sim_camera_node import SimNodeConfig, laps
+    from gs_perception.ros.sim_camera import SimNodeConfig, laps
 
     config = SimNodeConfig(sim=SimConfig(width=32, height=24, frames=3, held_out_every=0, rate_hz=10.0))
     stamps = []

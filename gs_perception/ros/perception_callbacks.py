@@ -1,0 +1,218 @@
+"""The perception node's wiring: parameters → pipeline and worker, subscriptions, publishers, services, TF.
+
+Kept apart from ros/perception_node.py so that the node class stays a few lines and everything it owns is
+one object with typed attributes. Imports rclpy lazily, inside methods, like the rest of ``ros/``.
+Conventions: stamps are integer nanoseconds; poses ``T_world_cam`` (camera→world, OpenCV/REP-105 optical
+axes); ROS quaternions (xyzw) are converted in ros/sensor_conversions.py only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..pipeline.assembler import FrameAssembler
+from ..pipeline.step import Pipeline, StepOutputs
+from ..pipeline.worker import PipelineWorker
+from . import conversions as cv
+from .interface import TOPICS, PerceptionNodeConfig
+from .params import declare_config
+from .perception_node import WarningThrottle, diagnostics_message, output_qos, sensor_qos
+from .tf_poses import PendingPoses, make_tf_buffer
+from .typestore import MessageTypes
+
+#: Outputs that need vision_msgs; without that package (and without a bundle) the node runs memory-only.
+VISION_TOPICS = ("detections", "classification", "label_info")
+
+
+class NodeCallbacks:
+    """Everything the perception node owns, built from its declared parameters.
+
+    Args:
+        node: The ``rclpy.node.Node`` to declare on, subscribe and publish with.
+    """
+
+    def __init__(self, node: Any) -> None:
+        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+        from std_srvs.srv import Trigger
+
+        self.node = node
+        self.config: PerceptionNodeConfig = declare_config(node, PerceptionNodeConfig)
+        self.types = MessageTypes.from_rclpy()
+        self.warn = WarningThrottle(node.get_logger().warning, self.config.warn_throttle_s)
+        self.assembler = FrameAssembler(self.config.assembler)
+        self.pending = PendingPoses(self.config.world_frame, self.config.tf_timeout_s)
+        self.tf_buffer: Any = None
+        self.closed = False
+        pipeline = Pipeline(self.config.pipeline)
+        self.publishers = self._make_publishers(pipeline)
+        pipeline.start()
+        self.worker = PipelineWorker(
+            pipeline,
+            self._publish,
+            lambda what, err: self.warn("step", f"{what}: {err}"),
+            self.config.queue_size,
+        )
+        self.inputs = MutuallyExclusiveCallbackGroup()
+        self._subscribe()
+        services = MutuallyExclusiveCallbackGroup()
+        node.create_service(Trigger, "save_memory", self._save, callback_group=services)
+        node.create_service(Trigger, "reset_memory", self._reset, callback_group=services)
+        node.create_timer(self.config.diagnostics_period_s, self._diagnostics)
+        self.started = time.monotonic()
+        self._publish_label_info(pipeline)
+
+    def close(self) -> None:
+        """Stop the worker (it finishes its step, publishes nothing more) and join it."""
+        self.closed = True
+        self.worker.close()
+
+    # --- wiring -------------------------------------------------------------------------------------------
+
+    def _make_publishers(self, pipeline: Pipeline) -> dict[str, Any]:
+        vision = self.types.available("Detection3DArray")
+        if not vision and pipeline.recogniser is not None:
+            _ = self.types.Detection3DArray  # raises MissingMessagePackageError naming vision_msgs
+        if not vision:
+            self.node.get_logger().warning(
+                f"vision_msgs is not installed: no {', '.join(VISION_TOPICS)} (fine without a bundle)"
+            )
+        return {
+            t.name: self.node.create_publisher(
+                getattr(self.types, t.type.split("/")[1]), t.name, output_qos(latched=t.name == "label_info")
+            )
+            for t in TOPICS
+            if t.direction == "out" and (vision or t.name not in VISION_TOPICS)
+        }
+
+    def _subscribe(self) -> None:
+        config, types, node = self.config, self.types, self.node
+        qos = sensor_qos(config.qos_reliability, config.qos_depth)
+        group = self.inputs
+        subscriptions = {
+            "image": (types.Image, self._on_image),
+            "camera_info": (types.CameraInfo, self._on_info),
+        }
+        if config.assembler.use_depth:
+            subscriptions["depth"] = (types.Image, self._on_depth)
+        if config.pose_source == "topic":
+            subscriptions["pose"] = (types.PoseStamped, self._on_pose)
+        elif config.pose_source == "tf":
+            self._subscribe_tf()
+        else:
+            raise ValueError(f"pose_source must be 'topic' or 'tf', got {config.pose_source!r}")
+        for topic, (cls, handler) in subscriptions.items():
+            node.create_subscription(cls, topic, self._guarded(topic, handler), qos, callback_group=group)
+
+    def _subscribe_tf(self) -> None:
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+        self.tf_buffer = make_tf_buffer()
+        dynamic = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        static = QoSProfile(
+            depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
+        for topic, qos, is_static in (("/tf", dynamic, False), ("/tf_static", static, True)):
+            handler = self._tf_handler(is_static)
+            self.node.create_subscription(
+                self.types.TFMessage, topic, self._guarded(topic, handler), qos, callback_group=self.inputs
+            )
+
+    def _guarded(self, kind: str, handler: Callable[[Any], list]) -> Callable[[Any], None]:
+        """A subscription callback: frames to the worker; bad input dropped with a throttled warning."""
+
+        def callback(msg: Any) -> None:
+            try:
+                for frame in handler(msg):
+                    self.worker.put(frame)
+            except (ValueError, KeyError) as err:  # ConversionError, FrameError, TfError: drop, carry on
+                self.warn(kind, f"dropped a message on {kind}: {err}")
+            for drop in self.assembler.take_dropped():
+                self.warn("frame", f"dropped the frame at {drop.stamp_ns} ns: {drop.reason}")
+
+        return callback
+
+    # --- inputs -------------------------------------------------------------------------------------------
+
+    def _on_image(self, msg: Any) -> list:
+        stamp = cv.stamp_to_ns(msg.header.stamp)
+        frames = self.assembler.add_image(stamp, msg.header.frame_id, cv.image_to_rgb(msg))
+        if self.tf_buffer is not None:
+            for dropped, reason in self.pending.add(stamp, msg.header.frame_id, time.monotonic()):
+                self.warn("tf", f"dropped the frame at {dropped} ns: {reason}")
+            frames += self._resolve_tf()
+        return frames
+
+    def _on_info(self, msg: Any) -> list:
+        return self.assembler.add_camera_info(cv.camera_info_to_intrinsics(msg))
+
+    def _on_depth(self, msg: Any) -> list:
+        return self.assembler.add_depth(cv.stamp_to_ns(msg.header.stamp), cv.image_to_depth(msg))
+
+    def _on_pose(self, msg: Any) -> list:
+        return self.assembler.add_pose(cv.stamp_to_ns(msg.header.stamp), cv.pose_to_matrix(msg.pose))
+
+    def _tf_handler(self, static: bool) -> Callable[[Any], list]:
+        def on_tf(msg: Any) -> list:
+            self.tf_buffer.add_message(msg, static=static)
+            for error in getattr(self.tf_buffer, "last_errors", []):
+                self.warn("tf", f"dropped a transform: {error}")
+            return self._resolve_tf()
+
+        return on_tf
+
+    def _resolve_tf(self) -> list:
+        poses, dropped = self.pending.resolve(self.tf_buffer, time.monotonic())
+        for stamp, reason in dropped:
+            self.warn("tf", f"dropped the frame at {stamp} ns: {reason}")
+        return [frame for stamp, T in poses for frame in self.assembler.add_pose(stamp, T)]
+
+    # --- outputs and services -----------------------------------------------------------------------------
+
+    def _publish(self, outputs: StepOutputs) -> None:
+        from .outputs import output_messages
+
+        if self.closed:
+            return
+        for topic, msg in output_messages(self.types, outputs, self.config.world_frame):
+            if topic in self.publishers:
+                self.publishers[topic].publish(msg)
+
+    def _publish_label_info(self, pipeline: Pipeline) -> None:
+        if pipeline.recogniser is None:
+            return
+        names = pipeline.recogniser.bundle.class_names
+        stamp = self.node.get_clock().now().nanoseconds
+        msg = cv.label_info_message(self.types, names, stamp, self.config.world_frame, 0.0)
+        self.publishers["label_info"].publish(msg)
+
+    def _save(self, request: Any, response: Any) -> Any:
+        path = self.config.save_path
+        try:
+            count = self.worker.call(lambda p: (p.memory.save(path), p.memory.stats.gaussians)[1]).result(
+                60.0
+            )
+            response.success, response.message = True, f"saved {count} Gaussians to {path}"
+        except Exception as err:  # report to the caller instead of killing the node
+            response.success, response.message = False, f"could not save to {path}: {err}"
+        return response
+
+    def _reset(self, request: Any, response: Any) -> Any:
+        try:
+            self.worker.call(lambda p: p.reset()).result(60.0)
+            self.assembler.restart()
+            response.success, response.message = True, "memory reset"
+        except Exception as err:
+            response.success, response.message = False, f"reset failed: {err}"
+        return response
+
+    def _diagnostics(self) -> None:
+        msg = diagnostics_message(
+            self.types,
+            self.node.get_clock().now().to_msg(),
+            self.worker.pipeline.memory.stats,
+            self.worker.stats,
+            time.monotonic() - self.started,
+        )
+        self.publishers["/diagnostics"].publish(msg)
