@@ -61,7 +61,6 @@ setup(
     extras_require={
         "dev": ["pytest", "ruff", "plyfile"],
     },
-    tests_require=["pytest"],
     zip_safe=True,
     entry_points={
         "console_scripts": [

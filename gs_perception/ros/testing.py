@@ -90,12 +90,22 @@ class Client:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.received: dict[str, list] = {}
+        self._times: dict[str, list[float]] = {}
 
     def subscribe(self, topic: str, cls: type, qos: Any = 10) -> list:
         """Collect every message on ``topic`` (default QoS: reliable, volatile, depth 10) into a list."""
-        box = self.received.setdefault(topic, [])
-        self.node.create_subscription(cls, topic, box.append, qos)
+        box, times = self.received.setdefault(topic, []), self._times.setdefault(topic, [])
+
+        def receive(msg: Any) -> None:
+            times.append(time.monotonic())
+            box.append(msg)
+
+        self.node.create_subscription(cls, topic, receive, qos)
         return box
+
+    def arrival_times(self, topic: str) -> list[float]:
+        """``time.monotonic()`` at which each message of :meth:`subscribe`'s list arrived."""
+        return self._times[topic]
 
     def spin_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

@@ -92,3 +92,20 @@ def test_an_image_before_its_camera_info_waits_for_it():
     assert a.add_pose(7 * MS, pose()) == []
     frames = a.add_camera_info(INTR)
     assert [f.stamp_ns for f in frames] == [7 * MS] and a.take_dropped() == []
+
+
+def test_an_image_at_or_before_the_last_frame_is_dropped_as_out_of_order_until_restart():
+    a = FrameAssembler(AssemblerConfig(use_depth=False))
+    a.add_camera_info(INTR)
+    a.add_pose(100 * MS, pose())
+    a.add_pose(50 * MS, pose())
+    assert len(a.add_image(100 * MS, "cam", image())) == 1
+    assert a.add_image(50 * MS, "cam", image()) == []  # its pose exists, but the memory never goes back
+    assert a.add_image(100 * MS, "cam", image()) == []  # the same stamp twice
+    reasons = [d.reason for d in a.take_dropped()]
+    assert reasons == [
+        "out of order: 0.050 s before the last frame",
+        "out of order: 0.000 s before the last frame",
+    ]
+    a.restart()  # after reset_memory (e.g. a restarted bag), old stamps are welcome again
+    assert len(a.add_image(50 * MS, "cam", image())) == 1

@@ -90,3 +90,35 @@ def test_sigint_shuts_both_nodes_down_cleanly_20_times_out_of_20(live_graph):
                 failures.append(f"run {run} phase {phase} {node.name}: exit {code}, {crashes}\n{log[-1500:]}")
         live_graph.nodes.clear()
     assert not failures, "\n\n".join(failures)
+
+
+def test_both_nodes_run_without_vision_msgs_and_tf2_msgs_where_they_can(live_graph, tiny_bundle):
+    """Without the two packages PyPI lacks: the sim skips /tf and ground truth, the perception node runs
+    memory-only; with a bundle (which needs vision_msgs) it refuses to start, naming the package."""
+    from gs_perception.ros.typestore import MessageTypes
+
+    blocker = live_graph.workdir / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(  # as if not installed: importing them raises ImportError
+        "import sys\nfor name in ('vision_msgs', 'vision_msgs.msg', 'tf2_msgs', 'tf2_msgs.msg'):\n"
+        "    sys.modules[name] = None\n"
+    )
+    live_graph.env["PYTHONPATH"] = str(blocker)
+    types, client = MessageTypes.from_rclpy(), live_graph.client
+    views = client.subscribe("memory_view", types.Image)
+    perception = live_graph.start("perception_node", {**PERCEPTION, "pose_source": "topic"}, REMAP)
+    sim = live_graph.start("sim_camera_node", {**SIM, "publish_clock": False})
+    assert client.spin_until(lambda: len(views) >= 2, 90), perception.output()[-3000:] + sim.output()[-2000:]
+    assert "vision_msgs is not installed" in perception.output()
+    assert "tf2_msgs/msg/TFMessage is not installed: no /tf" in sim.output()
+    assert "vision_msgs/msg/Classification is not installed: no ground truth" in sim.output()
+    assert not client.node.get_publishers_info_by_topic("/tf")
+    live_graph.workdir = live_graph.workdir / "with_bundle"
+    live_graph.workdir.mkdir()
+    refused = live_graph.start(
+        "perception_node", {**PERCEPTION, "pipeline.recognition.bundle": str(tiny_bundle)}
+    )
+    assert refused.process.wait(60) == 1
+    assert "needs the ROS 2 package vision_msgs" in refused.output()
+    for node in (sim, perception):
+        assert node.interrupt() == 0, node.output()[-2000:]
