@@ -1,4 +1,4 @@
-"""The perception node as a robot runs it: image → memory_view latency, output vs input rate, start-up, memory.
+"""The perception node as a robot runs it: image → memory_view latency, output rate, start-up, memory.
 
     .venv/bin/python benchmarks/bench_nodes.py                      # 64×48 and 160×120 at 2 and 5 Hz
     .venv/bin/python benchmarks/bench_nodes.py --sizes 160x120 --rates 2 --frames 30
@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from gs_perception.data.sim import SimConfig, simulate
@@ -25,7 +26,12 @@ from gs_perception.ros.sim_bag import SimTopics, sim_frame_messages
 from gs_perception.ros.testing import LiveGraph
 from gs_perception.ros.typestore import MessageTypes
 
-ROUTE = {"/camera/image_raw": "image", "/camera/camera_info": "camera_info", "/camera/depth/image_raw": "depth"}
+ROUTE = {
+    "/camera/image_raw": "image",
+    "/camera/camera_info": "camera_info",
+    "/camera/depth/image_raw": "depth",
+    "/camera/pose": "pose",
+}
 
 
 def _stamp(msg) -> int:
@@ -39,7 +45,21 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run(width: int, height: int, rate_hz: float, frames: int, workdir: Path) -> dict:
+@dataclass(frozen=True)
+class NodeFigures:
+    """One row: input size and rate, what came out, and the node's start-up and memory."""
+
+    size: str
+    input_hz: float
+    output_hz: float
+    median_ms: float
+    p90_ms: float
+    dropped: int
+    startup_s: float
+    peak_rss_mb: float
+
+
+def run(width: int, height: int, rate_hz: float, frames: int, workdir: Path) -> NodeFigures:
     """One node process, one input rate; returns the row's figures."""
     graph = LiveGraph(workdir)
     try:
@@ -47,38 +67,38 @@ def run(width: int, height: int, rate_hz: float, frames: int, workdir: Path) -> 
         views = client.subscribe("memory_view", types.Image)
         started = time.monotonic()
         node = graph.start("perception_node", {"save_path": str(workdir / "memory.ply")})
-        up = client.spin_until(lambda: client.node.count_subscribers("image") > 0 and _has_service(client), 120)
+        up = client.spin_until(
+            lambda: client.node.count_subscribers("image") > 0 and _has_service(client), 99
+        )
         assert up, node.output()[-2000:]
         startup_s = time.monotonic() - started
-        pubs = {
-            name: client.node.create_publisher(cls, name, 10)
-            for name, cls in (("image", types.Image), ("camera_info", types.CameraInfo), ("depth", types.Image))
-        }
+        classes = {"image": types.Image, "camera_info": types.CameraInfo, "depth": types.Image}
+        pubs = {name: client.node.create_publisher(cls, name, 10) for name, cls in classes.items()}
         pubs["pose"] = client.node.create_publisher(types.PoseStamped, "pose", 10)
-        route = {**ROUTE, SimTopics().pose: "pose"}
         sim = SimConfig(width=width, height=height, frames=frames, held_out_every=0, rate_hz=rate_hz)
         sent: dict[int, float] = {}
         start = time.monotonic()
         for k, frame in enumerate(simulate(sim)):
             client.spin_until(lambda: False, max(0.0, start + k / rate_hz - time.monotonic()))
             for topic, msg in sim_frame_messages(types, frame, SimTopics()):
-                if topic in route:
-                    pubs[route[topic]].publish(msg)
+                if topic in ROUTE:
+                    pubs[ROUTE[topic]].publish(msg)
             sent[frame.frame.stamp_ns] = time.monotonic()
         client.spin_until(lambda: False, 3.0)  # the last views
         arrived = {_stamp(v): t for v, t in zip(views, client.arrival_times("memory_view"))}
         latencies = sorted(arrived[s] - sent[s] for s in sent if s in arrived)
         duration = frames / rate_hz
-        return {
-            "size": f"{width}×{height}",
-            "input_hz": rate_hz,
-            "output_hz": len(latencies) / duration,
-            "median_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
-            "p90_ms": 1000 * latencies[int(0.9 * (len(latencies) - 1))] if latencies else float("nan"),
-            "dropped": len(sent) - len(latencies),
-            "startup_s": startup_s,
-            "peak_rss_mb": _peak_rss_mb(node.process.pid),
-        }
+        nan = float("nan")
+        return NodeFigures(
+            size=f"{width}×{height}",
+            input_hz=rate_hz,
+            output_hz=len(latencies) / duration,
+            median_ms=1000 * statistics.median(latencies) if latencies else nan,
+            p90_ms=1000 * latencies[int(0.9 * (len(latencies) - 1))] if latencies else nan,
+            dropped=len(sent) - len(latencies),
+            startup_s=startup_s,
+            peak_rss_mb=_peak_rss_mb(node.process.pid),
+        )
     finally:
         graph.close()
 
@@ -106,9 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['size']} | {r['input_hz']:.0f} | {r['output_hz']:.2f} | {r['median_ms']:.0f} ms | "
-            f"{r['p90_ms']:.0f} ms | {r['dropped']}/{args.frames} | {r['startup_s']:.1f} s | "
-            f"{r['peak_rss_mb']:.0f} MB |"
+            f"| {r.size} | {r.input_hz:.0f} | {r.output_hz:.2f} | {r.median_ms:.0f} ms | {r.p90_ms:.0f} ms | "
+            f"{r.dropped}/{args.frames} | {r.startup_s:.1f} s | {r.peak_rss_mb:.0f} MB |"
         )
     return 0
 

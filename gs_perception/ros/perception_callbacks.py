@@ -18,10 +18,11 @@ from ..pipeline.worker import PipelineWorker
 from . import conversions as cv
 from .interface import TOPICS, PerceptionNodeConfig
 from .params import declare_config
-from .perception_node import WarningThrottle, diagnostics_message, output_qos, sensor_qos
 from .tf_poses import PendingPoses, make_tf_buffer
 from .typestore import MessageTypes
 
+#: Output history per topic: enough for a slow reliable subscriber to not lose a frame at a few Hz.
+OUTPUT_DEPTH = 10
 #: Outputs that need vision_msgs; without that package (and without a bundle) the node runs memory-only.
 VISION_TOPICS = ("detections", "classification", "label_info")
 
@@ -216,3 +217,69 @@ class NodeCallbacks:
             time.monotonic() - self.started,
         )
         self.publishers["/diagnostics"].publish(msg)
+
+
+def sensor_qos(reliability: str, depth: int) -> Any:
+    """QoS of the sensor subscriptions ('best_effort' or 'reliable', keep last ``depth``)."""
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    policies = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+    if reliability not in policies:
+        raise ValueError(f"qos_reliability must be one of {sorted(policies)}, got {reliability!r}")
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST, reliability=policies[reliability])
+
+
+def output_qos(latched: bool = False) -> Any:
+    """QoS of the outputs: reliable; ``latched`` (label_info) also transient-local with depth 1."""
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(
+        depth=1 if latched else OUTPUT_DEPTH,
+        history=HistoryPolicy.KEEP_LAST,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
+
+
+class WarningThrottle:
+    """At most one warning per kind per ``period_s`` (rclpy's throttle keys on the call site, not the kind).
+
+    Args:
+        log: Called with each warning that passes (the node's logger ``warning``).
+        period_s: Minimum seconds between two warnings of one kind.
+    """
+
+    def __init__(self, log: Any, period_s: float) -> None:
+        self.log, self.period_s, self.last = log, period_s, {}
+
+    def __call__(self, kind: str, text: str, now_s: float | None = None) -> bool:
+        """Log ``text`` unless a ``kind`` warning was logged less than ``period_s`` ago; True if logged."""
+        now_s = time.monotonic() if now_s is None else now_s
+        if now_s - self.last.get(kind, -float("inf")) < self.period_s:
+            return False
+        self.last[kind] = now_s
+        self.log(text)
+        return True
+
+
+def diagnostics_message(types: Any, stamp: Any, stats: Any, worker: Any, elapsed_s: float) -> Any:
+    """/diagnostics status: keyframes, Gaussians, frames received/processed/dropped/failed, step rate."""
+    status_cls = types.DiagnosticStatus
+    values = {
+        "keyframes": stats.keyframes,
+        "gaussians": stats.gaussians,
+        "frames_received": worker.received,
+        "frames_processed": worker.processed,
+        "frames_dropped": worker.dropped,
+        "frames_failed": worker.failed,
+        "step_rate_hz": f"{worker.processed / max(elapsed_s, 1e-9):.2f}",
+    }
+    status = status_cls(
+        # The class constants: rclpy's `byte` field wants b"\x00", rosbags' an int.
+        level=status_cls.OK if worker.failed == 0 else status_cls.WARN,
+        name="gs_perception: perception_node",
+        message=f"{stats.keyframes} keyframes, {stats.gaussians} Gaussians",
+        hardware_id="gs_perception",
+        values=[types.KeyValue(key=k, value=str(v)) for k, v in values.items()],
+    )
+    return types.DiagnosticArray(header=types.Header(stamp=stamp, frame_id=""), status=[status])

@@ -164,7 +164,7 @@ def test_memory_view_matches_the_held_out_frames(fed):
 
 
 def test_a_late_subscriber_still_gets_label_info(fed):
-    from gs_perception.ros.perception_node import output_qos
+    from gs_perception.ros.perception_callbacks import output_qos
     from gs_perception.ros.typestore import MessageTypes
 
     client = fed.graph.client

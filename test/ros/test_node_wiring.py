@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gs_perception.ros.launch_overrides import PERCEPTION_OVERRIDES, parameter_overrides
-from gs_perception.ros.perception_node import WarningThrottle
+from gs_perception.ros.perception_callbacks import WarningThrottle
 from gs_perception.ros.tf_buffer import TfBuffer
 from gs_perception.ros.tf_poses import PendingPoses
 from gs_perception.ros.typestore import MessageTypes, MissingMessagePackageError

@@ -91,7 +91,7 @@ def test_diagnostics_message_reports_the_counters_and_serialises(tmp_path):
     from gs_perception.pipeline.worker import WorkerStats
     from gs_perception.ros import conversions as cv
     from gs_perception.ros.bag_io import BagWriter, read_bag
-    from gs_perception.ros.perception_node import diagnostics_message
+    from gs_perception.ros.perception_callbacks import diagnostics_message
     from gs_perception.ros.typestore import MessageTypes
 
     types = MessageTypes.from_typestore()
