@@ -25,6 +25,11 @@ BIN = Path(sys.executable).parent
 _DOMAINS = itertools.count(100 + os.getpid() % 50)
 
 
+def next_domain_id() -> int:
+    """A ROS_DOMAIN_ID no other graph of this process has used (100 and up; DDS allows up to 232)."""
+    return next(_DOMAINS)
+
+
 class NodeProcess:
     """One node's console script as a process; its stdout and stderr go to ``log``."""
 
@@ -130,7 +135,7 @@ class LiveGraph:
     """Node processes plus a client, all on one fresh ROS domain; everything is stopped by :meth:`close`."""
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir, self.domain_id = workdir, next(_DOMAINS)
+        self.workdir, self.domain_id = workdir, next_domain_id()
         self.env = {
             **os.environ,
             "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",

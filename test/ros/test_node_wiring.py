@@ -4,6 +4,7 @@ lazy message classes, and what happens without ROS or without a message package.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,32 +130,20 @@ def test_docs_no_longer_say_rclpy_cannot_come_from_pypi():
             assert phrase not in text, f"{path.relative_to(ROOT)} still says {phrase!r}"
 
 
-BLOCK_MESSAGES = (
-    "import sys\nfor name in ('vision_msgs', 'vision_msgs.msg'{extra}):\n    sys.modules[name] = None\n"
-)
+def _pytest_without_vision_msgs(tmp_path: Path, require_ros: str) -> subprocess.CompletedProcess:
+    """Run one ros test in a fresh pytest where vision_msgs cannot be imported."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['vision_msgs'] = sys.modules['vision_msgs.msg'] = None\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "GS_PERCEPTION_REQUIRE_ROS": require_ros}
+    target = "test/ros/test_live_perception.py::test_a_late_subscriber_still_gets_label_info"
+    command = [sys.executable, "-m", "pytest", target, "-rs", "-q", "-p", "no:cacheprovider"]
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_ros_tests_skip_naming_the_missing_package_unless_ros_is_required(tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_MESSAGES.format(extra=""))
-    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
-    target = "test/ros/test_live_perception.py::test_a_late_subscriber_still_gets_label_info"
-    command = [sys.executable, "-m", "pytest", target, "-rs", "-q", "-p", "no:cacheprovider"]
-    skipped = subprocess.run(
-        command,
-        env={**env, "GS_PERCEPTION_REQUIRE_ROS": "0"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    skipped = _pytest_without_vision_msgs(tmp_path, "0")
     assert skipped.returncode == 0 and "1 skipped" in skipped.stdout, skipped.stdout[-2000:]
     assert "vision_msgs" in skipped.stdout or "rclpy cannot be imported" in skipped.stdout
-    required = subprocess.run(
-        command,
-        env={**env, "GS_PERCEPTION_REQUIRE_ROS": "1"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    required = _pytest_without_vision_msgs(tmp_path, "1")
     assert required.returncode == 4 and "GS_PERCEPTION_REQUIRE_ROS=1" in required.stderr + required.stdout

@@ -53,9 +53,10 @@ def test_perception_node_in_process_turns_simulated_frames_into_memory_views():
     from gs_perception.data.sim import SimConfig, simulate
     from gs_perception.ros.perception_node import _make_node
     from gs_perception.ros.sim_bag import SimTopics, sim_frame_messages
+    from gs_perception.ros.testing import next_domain_id
     from gs_perception.ros.typestore import MessageTypes
 
-    rclpy.init()
+    rclpy.init(domain_id=next_domain_id())  # a domain of its own, discovery on localhost (test/conftest.py)
     try:
         node = _make_node()
         helper = rclpy.create_node("gs_perception_test")

@@ -10,12 +10,7 @@ import pytest
 import torch
 
 from gs_perception.core.memory import MemoryConfig
-from gs_perception.data.datasets import SampleConfig
 from gs_perception.data.sim import SimConfig, simulate
-from gs_perception.models.bundle import FeatureSpec, LinearClassifier, save_bundle
-from gs_perception.models.dual_encoder import DualEncoder, DualEncoderConfig
-from gs_perception.models.image_encoder import ImageEncoderConfig
-from gs_perception.models.pointnet import GaussianEncoderConfig
 from gs_perception.pipeline.recognition import RecognitionConfig
 from gs_perception.pipeline.step import PipelineConfig
 from gs_perception.ros import conversions as cv
@@ -30,33 +25,11 @@ MEMORY = MemoryConfig(working_min_width=64, steps_per_keyframe=15, keyframe_min_
 CLASSES = ("bed", "chair", "table")
 
 
-def _bundle(path):
-    """A tiny untrained bundle whose classifier always says 'chair' (bias), to test the plumbing."""
-    torch.manual_seed(0)
-    config = DualEncoderConfig(
-        image=ImageEncoderConfig(embed_dim=16), gaussian=GaussianEncoderConfig(embed_dim=16)
-    )
-    model = DualEncoder(config, in_channels=11).eval()
-    spec = FeatureSpec.from_configs(
-        SampleConfig(num_points=128, feature_groups=("xyz", "scale", "rot", "opacity")),
-        (32, 32),
-        (1.0, 1.0, 1.0),
-    )
-    classifier = LinearClassifier(
-        "image",
-        mean=torch.zeros(16),
-        scale=torch.ones(16),
-        weight=torch.zeros(3, 16),
-        bias=torch.tensor([0.0, 5.0, 0.0]),
-    )
-    return save_bundle(path, model, spec, CLASSES, classifier)
-
-
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
+def replayed(tmp_path_factory, tiny_bundle):  # tiny_bundle: test/ros/conftest.py, always says "chair"
     root = tmp_path_factory.mktemp("replay")
     write_sim_bag(simulate(SIM), root / "sim")
-    recognition = RecognitionConfig(bundle=str(_bundle(root / "bundle.pt")), num_views=2, min_gaussians=20)
+    recognition = RecognitionConfig(bundle=str(tiny_bundle), num_views=2, min_gaussians=20)
     config = ReplayConfig(pipeline=PipelineConfig(memory=MEMORY, recognition=recognition, recognise_every=4))
     first = replay(root / "sim", root / "out1", config, show_progress=False)
     second = replay(root / "sim", root / "out2", config, show_progress=False)
