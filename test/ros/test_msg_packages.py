@@ -34,9 +34,12 @@ def test_sources_name_every_owned_message_and_dependency(tmp_path):
     )
 
 
-def test_the_digest_follows_the_definitions():
+def test_the_digest_follows_the_definitions_and_the_tool_chain(monkeypatch):
     assert VISION.digest() == replace(VISION).digest() != TF2.digest()
     assert replace(VISION, version="9.9.9").digest() != VISION.digest()
+    before = VISION.digest()
+    monkeypatch.setattr(mp, "toolchain", lambda: "ros-rclpy==7.1.6")  # another distro's wheels: rebuild
+    assert VISION.digest() != before
 
 
 def test_the_wheels_cmake_files_are_pointed_at_this_python_once(tmp_path):
