@@ -43,7 +43,8 @@ def load_mesh(path: str | Path) -> trimesh.Trimesh:
     if not path.is_file():
         raise MeshError(f"{path}: mesh file does not exist")
     if path.suffix.lower() == ".off":
-        from .modelnet import read_off  # ModelNet's OFF files break trimesh's reader (counts on line 1)
+        # trimesh alone mangles OFF comments, drops COFF colours and fails on polygons; read_off fixes that
+        from .modelnet import read_off
 
         return read_off(path)
     try:

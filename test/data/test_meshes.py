@@ -159,3 +159,22 @@ def test_check_mesh_rejects_non_finite_vertices():
     mesh = trimesh.Trimesh(vertices=[[0, 0, 0], [1, 0, 0], [np.nan, 1, 0]], faces=[[0, 1, 2]], process=False)
     with pytest.raises(MeshError, match="non-finite"):
         check_mesh(mesh, name="bad.ply")
+
+
+def test_load_mesh_keeps_coff_vertex_colours(tmp_path: Path):
+    # Two triangles side by side (x < 1 red, x > 1 blue) that share no vertex, so sampled colours are exact.
+    path = tmp_path / "two.off"
+    path.write_text(
+        "COFF\n6 2 0\n"
+        "0 0 0 255 0 0 255\n1 0 0 255 0 0 255\n0 1 0 255 0 0 255\n"
+        "2 0 0 0 0 255 255\n3 0 0 0 0 255 255\n3 1 0 0 0 255 255\n"
+        "3 0 1 2\n3 3 4 5\n"
+    )
+    mesh = load_mesh(path)
+    assert mesh.visual.kind == "vertex"
+    assert np.array_equal(mesh.visual.vertex_colors, [[255, 0, 0, 255]] * 3 + [[0, 0, 255, 255]] * 3)
+    samples = sample_surface(normalise_to_unit_sphere(mesh), 200, seed=0)
+    on_blue = samples.points[:, 0] > 0.0
+    assert 0 < int(on_blue.sum()) < 200
+    assert torch.allclose(samples.rgb[on_blue], torch.tensor([0.0, 0.0, 1.0]))
+    assert torch.allclose(samples.rgb[~on_blue], torch.tensor([1.0, 0.0, 0.0]))
