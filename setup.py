@@ -52,6 +52,8 @@ setup(
         "matplotlib",
         "tensorboard",
         "scikit-learn",
+        # Undistorts photo captures (OPENCV / OPENCV_FISHEYE camera models); headless: no GUI libraries.
+        "opencv-python-headless",
         # Reads and writes real ROS 2 bags (sqlite3 and mcap) without ROS: sim-bag and replay.
         "rosbags>=0.11,<0.12",
         # Pinned: core/ works around 1.5.3's DefaultStrategy opacity-reset bug (DESIGN.md §5), and a test

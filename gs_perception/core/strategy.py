@@ -27,6 +27,7 @@ def make_strategy(config: Any, scene_scale: float) -> tuple[Any, dict]:
         reset_every=config.reset_every,
         grow_grad2d=config.grow_grad2d,
         max_gaussians=config.max_gaussians,
+        prune_scale3d=config.prune_scale,
     )
     return strategy, strategy.initialize_state(scene_scale=scene_scale)
 

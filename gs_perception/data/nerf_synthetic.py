@@ -127,6 +127,15 @@ def _read_json(json_path: Path) -> dict:
     return meta
 
 
+def _image_path_or_none(folder: Path, file_path: str) -> Path | None:
+    """The frame's image file (trying a missing ``.png`` extension, as the Blender dataset needs), or None."""
+    path = folder / file_path
+    for candidate in (path, path.with_name(path.name + ".png")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _resolve_image(folder: Path, file_path: str, json_path: Path) -> Path:
     """The image of a frame; the Blender dataset writes paths like "./train/r_0" without the extension."""
     path = folder / file_path
