@@ -1,8 +1,8 @@
 """Build script for gs_perception (ament_python style; colcon and pip both use it).
 
-The repository root is one ament_python package (DESIGN.md §2). Exact, tested versions of the Python
-dependencies live in requirements/constraints.txt; install_requires only states loose lower bounds so that
-a ROS environment can satisfy them its own way. See docs/install.md.
+The repository root is one ament_python package (docs/architecture.md §2). Exact, tested versions of the
+Python dependencies live in requirements/constraints.txt; install_requires only states loose lower bounds so
+that a ROS environment can satisfy them its own way. See docs/install.md.
 """
 
 from glob import glob
@@ -56,8 +56,8 @@ setup(
         "opencv-python-headless",
         # Reads and writes real ROS 2 bags (sqlite3 and mcap) without ROS: sim-bag and replay.
         "rosbags>=0.11,<0.12",
-        # Pinned: core/ works around 1.5.3's DefaultStrategy opacity-reset bug (DESIGN.md §5), and a test
-        # asserts when the reset fires. Re-check that workaround before moving this pin.
+        # Pinned: core/ works around 1.5.3's DefaultStrategy opacity-reset bug (docs/architecture.md §5), and
+        # a test asserts when the reset fires. Re-check that workaround before moving this pin.
         "gsplat==1.5.3",
     ],
     extras_require={

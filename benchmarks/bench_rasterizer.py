@@ -2,7 +2,8 @@
 
 Times one optimisation step's rendering work, forward and backward of ``colors.sum() + depths.sum()``, on a
 deterministic object-like scene (Gaussians near a unit sphere, cameras on a spiral at radius 3, 40° FOV), and
-checks that every backend draws the dense oracle's image. Not a test: it prints figures (DESIGN.md §8).
+checks that every backend draws the dense oracle's image. Not a test: it prints figures
+(docs/architecture.md §8).
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""The layer rules of DESIGN.md §2, enforced.
+"""The layer rules of docs/architecture.md §2, enforced.
 
 ``core`` ← ``data``, ``models``, ``eval`` ← ``pipeline`` ← ``ros``, ``cli`` (``training/`` scripts on top).
 Only ``gs_perception.ros`` imports ROS, and lazily; ``gsplat`` is imported only when CUDA is usable.
@@ -209,7 +209,7 @@ def test_no_module_imports_up_the_layer_stack() -> None:
         violations += [
             f"{module} imports {n}" for n in sorted(names) if any(_is_or_under(n, f) for f in forbidden)
         ]
-    assert not violations, "layer rule broken (DESIGN.md §2):\n" + "\n".join(violations)
+    assert not violations, "layer rule broken (docs/architecture.md §2):\n" + "\n".join(violations)
 
 
 def test_only_the_ros_package_imports_ros_even_lazily() -> None:

@@ -1,6 +1,6 @@
 """Pinhole cameras, poses and trajectories.
 
-Conventions (DESIGN §4), used by every function here:
+Conventions (docs/architecture.md §4), used by every function here:
 
 - A pose is ``T_world_cam``: a 4×4 rigid transform camera→world, ``p_world = T_world_cam @ p_cam``.
 - A ``viewmat`` is world→camera, ``viewmat = inv(T_world_cam)``; renderers take viewmats (as gsplat does).

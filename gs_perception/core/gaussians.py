@@ -1,8 +1,8 @@
 """The Gaussian cloud: raw (as-optimised) 3DGS parameters and their activations.
 
-Conventions (DESIGN §4): parameters are stored raw and activated by functions, never stored twice.
-``quats`` are **wxyz** (w first, as gsplat and the INRIA PLY ``rot_0 = w``) and not necessarily unit length.
-SH coefficients are ``[N, K, 3]`` with ``K = (degree + 1)²``, the DC term first; colour = 0.5 + SH.
+Conventions (docs/architecture.md §4): parameters are stored raw and activated by functions, never stored
+twice. ``quats`` are **wxyz** (w first, as gsplat and the INRIA PLY ``rot_0 = w``) and not necessarily unit
+length. SH coefficients are ``[N, K, 3]`` with ``K = (degree + 1)²``, the DC term first; colour = 0.5 + SH.
 Positions are metres in whatever frame the cloud was built in (world for the memory, object-normalised for
 the dataset).
 """

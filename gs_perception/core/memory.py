@@ -1,15 +1,16 @@
 """The online Gaussian memory: posed frames in, a 3DGS scene out (SplaTAM / MonoGS / RTG-SLAM style, with the
-robot's poses given — no tracking; DESIGN §6). Per frame: a keyframe gate (time and motion); per keyframe,
-insertion of Gaussians where the memory rendered at its pose does not explain it (back-projected from depth
-when present), then optimisation of (1−λ)·L1 + λ·(1−SSIM) (+ depth L1) over the latest keyframes plus random
-older ones, pruning and a Gaussian budget. A worker thread optimises in the background (``threaded=True``);
-else ``add_frame`` optimises synchronously with seeded randomness (deterministic mode). Keyframes are kept
-at a working resolution (``working_scale_cpu`` on CPU, ``working_scale_gpu`` on CUDA); renders use any camera.
+robot's poses given — no tracking; docs/architecture.md §6). Per frame: a keyframe gate (time and motion);
+per keyframe, insertion of Gaussians where the memory rendered at its pose does not explain it
+(back-projected from depth when present), then optimisation of (1−λ)·L1 + λ·(1−SSIM) (+ depth L1) over the
+latest keyframes plus random older ones, pruning and a Gaussian budget. A worker thread optimises in the
+background (``threaded=True``); else ``add_frame`` optimises synchronously with seeded randomness
+(deterministic mode). Keyframes are kept at a working resolution (``working_scale_cpu`` on CPU,
+``working_scale_gpu`` on CUDA); renders use any camera.
 
 Thread safety: every public method may be called from any thread. One lock guards parameters, optimiser state
 and keyframes; the worker holds it for one step at a time and lets waiting callers in between steps; renders
-work on a detached snapshot. Conventions (DESIGN §4): ``T_world_cam`` camera→world, OpenCV axes; stamps in
-integer nanoseconds; quaternions wxyz; raw Gaussian parameters; PLY files in the INRIA layout.
+work on a detached snapshot. Conventions (docs/architecture.md §4): ``T_world_cam`` camera→world, OpenCV
+axes; stamps in integer nanoseconds; quaternions wxyz; raw Gaussian parameters; PLY files in the INRIA layout.
 """
 
 from __future__ import annotations

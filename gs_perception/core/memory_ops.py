@@ -1,8 +1,8 @@
 """The Gaussian memory's result types and pure helpers (:mod:`.memory` holds the state, lock and thread): the
 keyframe gate, working-resolution keyframes, insertion (unexplained pixels → back-projected Gaussians), Adam
 state surgery, the loss, pruning and the budget, object extraction (regions, voxel clusters). Conventions
-(DESIGN §4): ``T_world_cam`` camera→world (OpenCV axes), viewmats world→camera, quaternions wxyz, raw Gaussian
-parameters; pixel ``(u, v)``'s centre is at ``(u + 0.5, v + 0.5)``.
+(docs/architecture.md §4): ``T_world_cam`` camera→world (OpenCV axes), viewmats world→camera, quaternions
+wxyz, raw Gaussian parameters; pixel ``(u, v)``'s centre is at ``(u + 0.5, v + 0.5)``.
 """
 
 from __future__ import annotations

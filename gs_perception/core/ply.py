@@ -1,6 +1,6 @@
 """INRIA 3DGS PLY files: read and write :class:`GaussianCloud` (binary little-endian float32).
 
-Layout (DESIGN §4), one ``vertex`` element with float32 properties in this order::
+Layout (docs/architecture.md §4), one ``vertex`` element with float32 properties in this order::
 
     x y z nx ny nz f_dc_0 f_dc_1 f_dc_2 f_rest_0 … f_rest_{M-1} opacity scale_0 scale_1 scale_2 rot_0 … rot_3
 

@@ -1,7 +1,7 @@
 """Per-Gaussian features of a fitted cloud: activated, normalised, in farthest-point order, and cached.
 
-Encoders consume these instead of raw clouds, so the conventions are fixed here once (DESIGN §4, fixing the
-original study's bugs):
+Encoders consume these instead of raw clouds, so the conventions are fixed here once
+(docs/architecture.md §4, fixing the original study's bugs):
 
 - ``xyz = (means - centre) / radius``: centred on the mean of the kept Gaussians, inside the unit sphere.
 - ``scales = exp(log_scales) / radius``: the same normalisation as the positions.

@@ -1,10 +1,11 @@
 """Render posed RGBA, depth and mask views of a mesh with pyrender, and write NeRF-synthetic folders.
 
-Conventions (DESIGN §4): poses are ``T_world_cam`` (camera→world) with OpenCV camera axes (x right, y down,
-z forward); pyrender and the NeRF-synthetic ``transform_matrix`` use OpenGL camera axes (y up, z backward), so
-poses are converted with :func:`~gs_perception.core.cameras.opencv_to_opengl` at those two boundaries only.
-Depth is z-depth (along the optical axis) in metres, 0 on the background. Colours are straight (not
-premultiplied) alpha: compositing ``rgb * a + bg * (1 - a)`` reproduces an anti-aliased render on ``bg``.
+Conventions (docs/architecture.md §4): poses are ``T_world_cam`` (camera→world) with OpenCV camera axes (x
+right, y down, z forward); pyrender and the NeRF-synthetic ``transform_matrix`` use OpenGL camera axes (y up,
+z backward), so poses are converted with :func:`~gs_perception.core.cameras.opencv_to_opengl` at those two
+boundaries only. Depth is z-depth (along the optical axis) in metres, 0 on the background. Colours are
+straight (not premultiplied) alpha: compositing ``rgb * a + bg * (1 - a)`` reproduces an anti-aliased render
+on ``bg``.
 
 pyrender is imported lazily inside the functions (so importing this module never touches OpenGL), after
 ``PYOPENGL_PLATFORM`` defaults to ``egl``: headless offscreen rendering, Mesa llvmpipe on CPU machines.

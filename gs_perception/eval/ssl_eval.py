@@ -1,4 +1,5 @@
-"""Evaluate self-supervised runs like the study, and the corrected way (DESIGN §6): Markdown tables + figures.
+"""Evaluate self-supervised runs like the study, and the corrected way (docs/architecture.md §6): Markdown
+tables + figures.
 
 For every SSL run (one per seed) the frozen encoders embed the train, val and test splits; then:
 

@@ -1,4 +1,5 @@
-"""Self-supervised training of the dual encoders: L = L_cv + β·L_cm (DESIGN §6), resumable exactly.
+"""Self-supervised training of the dual encoders: L = L_cv + β·L_cm (docs/architecture.md §6), resumable
+exactly.
 
 One step: a batch of O objects, each with its sampled Gaussians and K ≥ 2 random views. Image embeddings of
 every view, Gaussian embeddings of every object; the cross-view triplet loss uses views 0 and 1 of an object
@@ -50,7 +51,7 @@ METRIC_FIELDS = (
 
 @dataclass(frozen=True)
 class SSLConfig:
-    """One self-supervised training run (defaults: the study's settings, DESIGN §6)."""
+    """One self-supervised training run (defaults: the study's settings, docs/architecture.md §6)."""
 
     dataset: str = ""
     """Generated dataset folder (manifest.jsonl, objects/)."""

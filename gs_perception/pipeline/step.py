@@ -50,9 +50,8 @@ class StepOutputs:
     """What one frame produced. ``None`` fields were not due at this step.
 
     Attributes:
-        stamp_ns: The input frame's stamp (outputs carry it, DESIGN §4).
-        frame_id: The input frame's camera frame.
-        insert: What the memory did with the frame.
+        stamp_ns: The input frame's stamp (outputs carry it, docs/architecture.md §4).
+        frame_id: The input frame's camera frame. insert: What the memory did with the frame.
         memory_view: The memory rendered at the frame's pose.
         objects: Recognised objects, largest first (empty list: recognition ran and found none).
         cloud: Decimated copy of the memory (world frame).

@@ -1,11 +1,11 @@
 """One worker thread that owns the pipeline: callbacks enqueue frames (drop-oldest), the worker steps.
 
-ROS callbacks must return quickly and must never block on the GPU (DESIGN §7, the camera_calibration pattern):
-they call :meth:`PipelineWorker.put`, which never blocks; the worker thread runs ``pipeline.step`` on the
-newest frames and hands each :class:`~gs_perception.pipeline.step.StepOutputs` to a callback (the node
-publishes it). Service requests (save, reset) run on the same thread via :meth:`call`, so nothing else ever
-touches the pipeline concurrently. A frame whose step raises is reported to ``on_error`` and skipped: one bad
-frame never stops the worker.
+ROS callbacks must return quickly and must never block on the GPU (docs/architecture.md §7, the
+camera_calibration pattern): they call :meth:`PipelineWorker.put`, which never blocks; the worker thread runs
+``pipeline.step`` on the newest frames and hands each :class:`~gs_perception.pipeline.step.StepOutputs` to a
+callback (the node publishes it). Service requests (save, reset) run on the same thread via :meth:`call`, so
+nothing else ever touches the pipeline concurrently. A frame whose step raises is reported to ``on_error``
+and skipped: one bad frame never stops the worker.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ROS 2 adapters: message conversions, nodes and parameters (the ``ros`` layer, DESIGN.md §2).
+"""ROS 2 adapters: message conversions, nodes and parameters (the ``ros`` layer, docs/architecture.md §2).
 
 This is the only package in gs_perception that imports rclpy or ROS message packages, and it does so lazily:
 importing ``gs_perception.ros`` itself needs no ROS, so tools and tests can import it anywhere. Node modules

@@ -1,4 +1,4 @@
-"""The one place that converts ROS messages ↔ numpy/torch (DESIGN §4, §5).
+"""The one place that converts ROS messages ↔ numpy/torch (docs/architecture.md §4, §5).
 
 Every function takes message *instances* or a :class:`~gs_perception.ros.typestore.MessageTypes` table, so the
 same code serves rclpy messages (nodes) and rosbags' (bags, tests); nothing here imports ROS. The code lives
@@ -129,7 +129,7 @@ def frame_from_messages(
 ) -> Frame:
     """A core :class:`Frame` from an image, its camera info, a pose and optional depth.
 
-    Stamp and frame id come from the image header (output headers copy them, DESIGN §4).
+    Stamp and frame id come from the image header (output headers copy them, docs/architecture.md §4).
 
     Args:
         image_msg: Colour ``sensor_msgs/Image``.

@@ -1,6 +1,6 @@
 """Build the ROS 2 interface packages PyPI lacks (vision_msgs, tf2_msgs) from definitions this project owns.
 
-ROS 2 from PyPI (``ros-rclpy`` …, DESIGN §5 of the project notes; docs/ros.md) has no vision_msgs and no
+ROS 2 from PyPI (``ros-rclpy`` …; docs/architecture.md §5, docs/ros.md) has no vision_msgs and no
 tf2_msgs. This module writes an ament package per interface (package.xml + CMakeLists.txt with
 ``rosidl_generate_interfaces``) from ``gs_perception/ros/definitions/<package>/*.msg`` — the same files the
 rosbags typestore registers, so bags and live messages share one definition and one RIHS01 type hash — and

@@ -3,7 +3,7 @@
 Like :mod:`gs_perception.ros.conversions` (whose helpers it uses), this takes a
 :class:`~gs_perception.ros.typestore.MessageTypes` table and never imports ROS.
 
-Choices (DESIGN §5), made once here:
+Choices (docs/architecture.md §5), made once here:
 
 - **Gaussians → PointCloud2**: one structured dtype, :data:`GAUSSIAN_CLOUD_DTYPE`, from which the
   ``PointField`` list is derived (:func:`cloud_point_fields`), so names, offsets and types cannot drift.

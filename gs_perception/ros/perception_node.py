@@ -1,5 +1,6 @@
 """``perception_node``: camera images and poses in; Gaussian memory, embeddings, class predictions and
-memory-rendered views out (DESIGN §7). Topics, services and parameters: ros/interface.py and the README.
+memory-rendered views out (docs/architecture.md §7). Topics, services and parameters: ros/interface.py and
+the README.
 
 The node only converts: message callbacks decode and hand inputs to a
 :class:`~gs_perception.pipeline.assembler.FrameAssembler`; complete frames go to a
