@@ -27,3 +27,20 @@ def test_every_docs_file_the_code_and_docs_cite_exists():
         cited |= set(re.findall(r"\bdocs/[\w-]+\.md", path.read_text()))
     missing = sorted(c for c in cited if not (ROOT / c).is_file())
     assert cited and not missing, missing
+
+
+def test_the_readme_python_example_runs_on_what_make_demo_writes(tmp_path, monkeypatch):
+    import torch
+
+    from gs_perception.core.gaussians import GaussianCloud
+    from gs_perception.core.ply import write_ply
+
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    path = re.search(r'read_ply\("([^"]+)"\)', code).group(1)
+    (tmp_path / path).parent.mkdir(parents=True)
+    write_ply(tmp_path / path, GaussianCloud.from_points(torch.rand(50, 3) - 0.5, sh_degree=0))
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["out"].colors.shape == (8, 96, 128, 3)
