@@ -24,6 +24,11 @@ REQUIRE_ROS = $(if $(filter none,$(ROS)),0,1)
 PYOPENGL_PLATFORM ?= egl
 export PYOPENGL_PLATFORM
 
+# CPU threads: gs-perception and the tests use one per process unless GS_PERCEPTION_THREADS says N or auto
+# (core/runtime.py; `make demo GS_PERCEPTION_THREADS=2`). Where more than one runs (that, the benchmarks),
+# waiting OpenMP threads must sleep, not spin: OpenMP reads this once, when torch loads (docs/benchmarks.md).
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 .PHONY: help setup test demo dataset dataset-fixed ssl bench lint clean distclean

@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--views", type=int, default=50)
     parser.add_argument("--sfm-points", type=int, default=0)
-    parser.add_argument("--flags", nargs=argparse.REMAINDER, default=[], help="extra `gs-perception fit` flags")
+    parser.add_argument(
+        "--flags", nargs=argparse.REMAINDER, default=[], help="extra `gs-perception fit` flags"
+    )
     args = parser.parse_args(argv)
     config = replace(SyntheticCaptureConfig(), views=args.views, sfm_points=args.sfm_points)
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,10 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.monotonic() - start
         metrics = json.loads(Path(f"{tmp}/fit.metrics.json").read_text())
     psnr, baseline = metrics["psnr_test"], metrics["psnr_test_mean_colour_baseline"]
-    print("| photos | size | SfM points | held-out PSNR | mean-colour baseline | gain | Gaussians | wall time |")
+    print(
+        "| photos | size | SfM points | held-out PSNR | mean-colour baseline | gain | Gaussians | wall time |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     print(
-        f"| {config.views - len(config.missing)} | {config.width}×{config.height} | {args.sfm_points or 'none'} | "
+        f"| {config.views - len(config.missing)} | {config.width}×{config.height} | "
+        f"{args.sfm_points or 'none'} | "
         f"{psnr:.2f} dB | {baseline:.2f} dB | {psnr - baseline:+.2f} dB | {metrics['num_gaussians']} | "
         f"{seconds / 60:.1f} min |"
     )

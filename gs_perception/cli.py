@@ -22,12 +22,16 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # headless pyrender; must precede any OpenGL import
 
-from .config import add_dataclass_args, dataclass_from_args, dataclass_from_yaml  # noqa: E402
-from .core.fit import FitConfig  # noqa: E402
-from .data.views import ViewRenderConfig  # noqa: E402
+# Nothing here imports torch at module level: main() sets the thread policy first (core/runtime.py).
+from .config import add_dataclass_args, dataclass_from_args, dataclass_from_yaml, plain_text  # noqa: E402
+from .core.runtime import configure_threads  # noqa: E402
+
+if TYPE_CHECKING:
+    from .core.fit import FitConfig
 
 
 def _load_mesh(args: argparse.Namespace):
@@ -40,7 +44,7 @@ def _load_mesh(args: argparse.Namespace):
 
 
 def cmd_render_views(args: argparse.Namespace) -> int:
-    from .data.views import write_nerf_synthetic
+    from .data.views import ViewRenderConfig, write_nerf_synthetic
 
     config = dataclass_from_args(ViewRenderConfig, args, "view-")
     out = write_nerf_synthetic(args.out, _load_mesh(args), config)
@@ -48,17 +52,39 @@ def cmd_render_views(args: argparse.Namespace) -> int:
     return 0
 
 
+def config_from_args(cls: type, args: argparse.Namespace, section: str | None = None):
+    """A command's ``cls`` config: the defaults, then the ``--config`` YAML (its ``section``), then flags."""
+    base = dataclass_from_yaml(cls, args.config, section) if args.config else cls()
+    return dataclass_from_args(cls, args, base=base)
+
+
 def _fit_config(args: argparse.Namespace) -> FitConfig:
-    base = dataclass_from_yaml(FitConfig, args.config, "fit") if args.config else FitConfig()
+    """FitConfig of ``fit``/``fit-demo``: the object defaults, or for ``fit`` on a photo capture the capture
+    defaults (``CAPTURE_FIT``); then the --config YAML's ``fit:`` section, then the flags."""
+    from .core.fit import FitConfig
+    from .data.fit_folder import default_fit_config
+
+    folder = getattr(args, "folder", None)
+    base = default_fit_config(folder) if folder is not None and folder.is_dir() else FitConfig()
+    if args.config:
+        base = dataclass_from_yaml(FitConfig, args.config, "fit", base)
     return dataclass_from_args(FitConfig, args, base=base)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from .data.captures import CaptureConfig
     from .data.fit_folder import fit_folder
 
-    fitted = fit_folder(args.folder, args.out, _fit_config(args), tuple(args.background), args.device)
+    background = None if args.background is None else tuple(args.background)
+    capture = dataclass_from_args(CaptureConfig, args)
+    fitted = fit_folder(args.folder, args.out, _fit_config(args), background, args.device, True, capture)
     r = fitted.result
-    quality = f"held-out PSNR {r.psnr:.2f} dB, SSIM {r.ssim:.3f}, " if r.psnr is not None else ""
+    quality = ""
+    if r.psnr is not None:
+        quality = (
+            f"held-out PSNR {r.psnr:.2f} dB (a flat mean-colour image: {fitted.baseline_psnr:.2f} dB), "
+            f"SSIM {r.ssim:.3f}, "
+        )
     print(f"{quality}{r.num_gaussians} Gaussians, {r.seconds:.1f} s ({r.backend}) → {fitted.ply_path}")
     print(f"metrics: {fitted.metrics_path}")
     return 0
@@ -67,7 +93,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_fit_demo(args: argparse.Namespace) -> int:
     from .core.fit import render_at_views
     from .data.fit_folder import fit_folder
-    from .data.views import write_nerf_synthetic
+    from .data.views import ViewRenderConfig, write_nerf_synthetic
     from .eval.pictures import save_comparisons
 
     start = time.perf_counter()
@@ -89,8 +115,7 @@ def cmd_generate_dataset(args: argparse.Namespace) -> int:
     from .data.generate import DatasetConfig, generate_dataset
     from .eval.dataset_report import markdown_table, summarise, write_report
 
-    base = dataclass_from_yaml(DatasetConfig, args.config) if args.config else DatasetConfig()
-    config = dataclass_from_args(DatasetConfig, args, base=base)
+    config = config_from_args(DatasetConfig, args)
     summary = generate_dataset(args.out, config, show_progress=not args.quiet)
     title = f"Dataset {args.out} ({config.source}" + (f", {args.config})" if args.config else ")")
     report = write_report(args.out, summary.entries, title, summary.seconds)
@@ -106,8 +131,7 @@ def cmd_generate_dataset(args: argparse.Namespace) -> int:
 def cmd_train_ssl(args: argparse.Namespace) -> int:
     from .models.ssl_trainer import SSLConfig, train_ssl
 
-    base = dataclass_from_yaml(SSLConfig, args.config) if args.config else SSLConfig()
-    config = dataclass_from_args(SSLConfig, args, base=base)
+    config = config_from_args(SSLConfig, args)
     result = train_ssl(config, resume=args.resume, show_progress=not args.quiet)
     last = result.last_val or result.last_train
     print(
@@ -120,8 +144,7 @@ def cmd_train_ssl(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .eval.ssl_eval import EvalConfig, evaluate
 
-    base = dataclass_from_yaml(EvalConfig, args.config) if args.config else EvalConfig()
-    result = evaluate(dataclass_from_args(EvalConfig, args, base=base))
+    result = evaluate(config_from_args(EvalConfig, args))
     print(result.results_md.read_text())
     print(f"→ {result.results_md}, {result.metrics_json}" + (f", {result.bundle}" if result.bundle else ""))
     return 0
@@ -130,14 +153,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_mesh_args(p: argparse.ArgumentParser) -> None:
     from .data.shapes import SHAPE_NAMES
 
-    p.add_argument("--shape", default="chair", choices=SHAPE_NAMES, help="built-in procedural object")
-    p.add_argument("--shape-seed", type=int, default=0, help="seed of the procedural object's proportions")
+    p.add_argument(
+        "--shape", default="chair", choices=SHAPE_NAMES, help="built-in procedural object (default: chair)"
+    )
+    p.add_argument("--shape-seed", type=int, default=0, help="seed of the object's proportions (default: 0)")
     p.add_argument("--mesh", type=Path, default=None, help="a mesh file instead of a built-in shape")
 
 
 def _add_fit_args(p: argparse.ArgumentParser) -> None:
+    from .core.fit import FitConfig
+
     p.add_argument("--config", default=None, help="YAML file whose 'fit:' section overrides FitConfig")
-    p.add_argument("--device", default="cuda" if _cuda() else "cpu", help="cpu or cuda")
+    device = "cuda" if _cuda() else "cpu"
+    p.add_argument("--device", default=device, help=f"cpu or cuda (default: {device})")
     add_dataclass_args(p, FitConfig)
 
 
@@ -148,24 +176,45 @@ def _cuda() -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gs-perception", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .data.views import ViewRenderConfig
+
+    parser = argparse.ArgumentParser(prog="gs-perception", description=plain_text(__doc__.split("\n\n")[0]))
+    sub = parser.add_subparsers(
+        dest="command", required=True, help="one of these; gs-perception <command> -h lists its options"
+    )
 
     p = sub.add_parser("render-views", help="render a mesh into a NeRF-synthetic folder")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="NeRF-synthetic folder to write (created)")
     _add_mesh_args(p)
     add_dataclass_args(p, ViewRenderConfig, "view-")
     p.set_defaults(func=cmd_render_views)
 
-    p = sub.add_parser("fit", help="fit 3D Gaussians to a NeRF-synthetic folder")
-    p.add_argument("folder", type=Path)
+    from .data.captures import CaptureConfig
+
+    p = sub.add_parser(
+        "fit", help="fit 3D Gaussians to posed images (NeRF-synthetic, Instant-NGP, nerfstudio)"
+    )
+    p.add_argument(
+        "folder",
+        type=Path,
+        help="folder with transforms_train.json (+ _test) or one transforms.json, and images",
+    )
     p.add_argument("--out", type=Path, required=True, help="output PLY (metrics JSON written beside it)")
-    p.add_argument("--background", type=float, nargs=3, default=(1.0, 1.0, 1.0), help="RGB in [0, 1]")
+    p.add_argument(
+        "--background",
+        type=float,
+        nargs=3,
+        default=None,
+        help="RGB in [0, 1] (default: white for RGBA object renders, the photos' mean colour for captures)",
+    )
+    add_dataclass_args(p, CaptureConfig)
     _add_fit_args(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("fit-demo", help="render a procedural object, fit it, write PLY + pictures")
-    p.add_argument("--out", type=Path, default=Path("runs/fit_demo"))
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/fit_demo"), help="output folder (default: runs/fit_demo)"
+    )
     _add_mesh_args(p)
     _add_fit_args(p)
     add_dataclass_args(p, ViewRenderConfig, "view-")
@@ -213,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        configure_threads()  # first: OpenMP reads its wait policy once, when torch loads it
+    except ValueError as err:
+        print(f"gs-perception: error: {err}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

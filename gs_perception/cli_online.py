@@ -2,8 +2,10 @@
 
 - ``sim-bag --out BAG``: a simulated camera orbiting procedural objects or meshes → a real ROS 2 bag (image,
   camera_info, depth, pose, tf; held-out frames and ground-truth labels on /eval/*).
-- ``replay BAG --out DIR``: the perception node's pipeline over a bag → output bag, metrics.json, memory.ply.
-- ``demo``: sim-bag of a procedural object → replay → a picture (input | memory render | predicted class).
+- ``replay BAG --out DIR``: the perception node's pipeline over a bag → output bag, metrics.json, memory.ply
+  (``--overwrite`` replaces an existing DIR, once the new output is complete).
+- ``demo``: sim-bag of a procedural object (``--shape``) or a mesh file (``--mesh``) → replay → a picture
+  (input | memory render | predicted class).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from .data.sim import SimConfig
 
 DEFAULT_BUNDLE = Path("runs/shapes10/eval/bundle.pt")
 """Where the documented shapes10 training commands (README, docs/results.md) leave the encoder bundle."""
+# Object 7 of its class is a test object of the shapes10 presets (never trained on), in the study's grey
+# material like the data the documented bundle was trained on (docs/results.md).
+DEMO_SIM = SimConfig(objects=("chair",), object_seed=7, appearance=AppearanceConfig(mode="fixed"))
+"""The demo's scene before flags: --shape/--mesh replace its object, --sim-* flags the rest."""
 
 
 def cmd_sim_bag(args: argparse.Namespace) -> int:
@@ -40,20 +46,34 @@ def _yaml(cls: type, args: argparse.Namespace, section: str):
     return dataclass_from_yaml(cls, args.config, section) if getattr(args, "config", None) else None
 
 
-def _replay_config(args: argparse.Namespace):
+def _replay_config(args: argparse.Namespace, base=None):
+    """ReplayConfig: ``base`` (else the defaults and --config's 'replay:' section), the flags, --bundle."""
     from .ros.replay import ReplayConfig
 
-    config = dataclass_from_args(ReplayConfig, args, "", _yaml(ReplayConfig, args, "replay"))
-    if args.bundle is not None:
-        recognition = replace(config.pipeline.recognition, bundle=str(args.bundle))
-        config = replace(config, pipeline=replace(config.pipeline, recognition=recognition))
-    return config
+    base = _yaml(ReplayConfig, args, "replay") if base is None else base
+    config = dataclass_from_args(ReplayConfig, args, "", base)
+    return config if args.bundle is None else _with_bundle(config, args.bundle)
+
+
+def _with_bundle(config, bundle: Path):
+    """``config`` (a ReplayConfig) recognising with the encoder bundle ``bundle``."""
+    recognition = replace(config.pipeline.recognition, bundle=str(bundle))
+    return replace(config, pipeline=replace(config.pipeline, recognition=recognition))
+
+
+def demo_replay_base():
+    """The demo's ReplayConfig before flags (and the defaults its help shows): with :data:`DEFAULT_BUNDLE`
+    when that exists, which --pipeline-recognition-bundle and --bundle override."""
+    from .ros.replay import ReplayConfig
+
+    return _with_bundle(ReplayConfig(), DEFAULT_BUNDLE) if DEFAULT_BUNDLE.is_file() else ReplayConfig()
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from .ros.replay import replay
 
-    result = replay(args.bag, args.out, _replay_config(args), show_progress=not args.quiet)
+    config = _replay_config(args)
+    result = replay(args.bag, args.out, config, show_progress=not args.quiet, overwrite=args.overwrite)
     _print_metrics(result)
     return 0
 
@@ -70,7 +90,24 @@ def _print_metrics(result) -> None:
     if m.predicted:
         truth = f" (ground truth {', '.join(m.ground_truth)})" if m.ground_truth else ""
         print(f"predicted: {', '.join(m.predicted)}{truth}; accuracy {m.accuracy}")
+    if m.bag_damage:
+        lost = "an unknown number of" if m.unreadable_messages is None else m.unreadable_messages
+        print(f"damaged bag, replayed its intact part ({lost} messages lost): {'; '.join(m.bag_damage)}")
     print(f"→ {result.out_bag}, {result.metrics_json}, {result.memory_ply}")
+
+
+def demo_configs(args: argparse.Namespace):
+    """(SimConfig, ReplayConfig) the demo runs with: :data:`DEMO_SIM` with the --shape or --mesh object and
+    the --sim-* flags; :func:`demo_replay_base` with the replay flags and --bundle.
+
+    Raises:
+        ValueError: --sim-objects given with --shape or --mesh (it would silently win over them).
+    """
+    if hasattr(args, "sim_objects") and (args.shape or args.mesh):
+        raise ValueError("give the object once: --shape, --mesh or --sim-objects")
+    subject = str(args.mesh) if args.mesh is not None else (args.shape or DEMO_SIM.objects[0])
+    sim = dataclass_from_args(SimConfig, args, "sim-", replace(DEMO_SIM, objects=(subject,)))
+    return sim, _replay_config(args, demo_replay_base())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -78,28 +115,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .ros.replay import replay
     from .ros.sim_bag import write_sim_bag
 
+    sim, replay_config = demo_configs(args)
     start, out = time.perf_counter(), Path(args.out)
     for stale in (out / "sim_bag", out / "replay"):
         shutil.rmtree(stale, ignore_errors=True)  # the demo always starts from scratch
-    # Object 7 of its class is a test object of the shapes10 presets (never trained on), in the study's grey
-    # material like the data the documented bundle was trained on (docs/results.md).
-    base = SimConfig(objects=(args.shape,), object_seed=7, appearance=AppearanceConfig(mode="fixed"))
-    sim = dataclass_from_args(SimConfig, args, "sim-", base)
     summary = write_sim_bag(simulate(sim), out / "sim_bag")
     print(
-        f"[1/3] simulated {summary.frames} + {summary.held_out} held-out frames of '{args.shape}' "
-        f"→ {summary.path}"
+        f"[1/3] simulated {summary.frames} + {summary.held_out} held-out frames of "
+        f"'{', '.join(sim.objects)}' → {summary.path}"
     )
-    bundle = (
-        args.bundle if args.bundle is not None else (DEFAULT_BUNDLE if DEFAULT_BUNDLE.is_file() else None)
-    )
-    if bundle is None:
+    if not replay_config.pipeline.recognition.bundle:
         print(
             f"      no encoder bundle ({DEFAULT_BUNDLE} missing; see README 'Self-supervised training'): "
             "memory only"
         )
-    args.bundle = bundle
-    result = replay(out / "sim_bag", out / "replay", _replay_config(args), show_progress=not args.quiet)
+    result = replay(out / "sim_bag", out / "replay", replay_config, show_progress=not args.quiet)
     print("[2/3] replayed the bag through the pipeline:")
     _print_metrics(result)
     picture = _demo_picture(result, out / "demo.png")
@@ -130,7 +160,7 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
     """Register sim-bag, replay and demo on the gs-perception parser."""
     p = sub.add_parser("sim-bag", help="simulated camera orbiting objects → a ROS 2 bag (sqlite3 or mcap)")
     p.add_argument("--out", type=Path, required=True, help="bag folder to create (must not exist)")
-    p.add_argument("--storage", default="sqlite3", choices=("sqlite3", "mcap"))
+    p.add_argument("--storage", default="sqlite3", choices=("sqlite3", "mcap"), help="bag storage format")
     p.add_argument("--config", default=None, help="YAML file whose 'sim:' section overrides SimConfig")
     add_dataclass_args(p, SimConfig)
     p.set_defaults(func=cmd_sim_bag)
@@ -138,25 +168,37 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
     from .ros.replay import ReplayConfig
 
     p = sub.add_parser("replay", help="run the perception pipeline over a ROS 2 bag (no ROS needed)")
-    p.add_argument("bag", type=Path, help="input bag folder (sqlite3 or mcap)")
+    p.add_argument("bag", type=Path, help="input bag folder (sqlite3 or mcap), or a lone .db3 / .mcap file")
     p.add_argument("--out", type=Path, required=True, help="output folder: bag/, metrics.json, memory.ply")
     p.add_argument(
         "--bundle", type=Path, default=None, help="encoder bundle (= --pipeline-recognition-bundle)"
     )
     p.add_argument("--config", default=None, help="YAML file whose 'replay:' section overrides ReplayConfig")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out (once the new output is complete)"
+    )
     add_dataclass_args(p, ReplayConfig)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
         "demo", help="end to end on CPU: sim bag → replay → memory views, predictions, picture"
     )
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
-    p.add_argument("--shape", default="chair", help="procedural object the camera orbits")
+    p.add_argument(
+        "--out", type=Path, default=Path("runs/demo"), help="folder for sim_bag/, replay/ and demo.png"
+    )
+    what = p.add_mutually_exclusive_group()  # one object: refuse --shape with --mesh rather than pick one
+    what.add_argument("--shape", default=None, help="procedural object the camera orbits (default: chair)")
+    what.add_argument(
+        "--mesh",
+        type=Path,
+        default=None,
+        help="a mesh file the camera orbits instead (its folder names the class)",
+    )
     p.add_argument(
         "--bundle", type=Path, default=None, help=f"encoder bundle (default {DEFAULT_BUNDLE} if present)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_dataclass_args(p, SimConfig, "sim-")
-    add_dataclass_args(p, ReplayConfig)
+    add_dataclass_args(p, SimConfig, "sim-", DEMO_SIM)
+    add_dataclass_args(p, ReplayConfig, "", demo_replay_base())
     p.set_defaults(func=cmd_demo)

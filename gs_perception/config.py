@@ -1,8 +1,8 @@
 """Config dataclasses → command-line flags (and, later, ROS parameters): one source of defaults.
 
-Each field of a frozen config dataclass becomes ``--field-name`` with the field's default and the docstring
-written under it as help text. YAML files only override (``--config file.yaml``, read with
-``yaml.safe_load`` when PyYAML is present).
+Each field of a frozen config dataclass becomes ``--field-name``, with the docstring written under it as help
+text and the value the command will really use as the default shown. YAML files only override
+(``--config file.yaml``, read with ``yaml.safe_load`` when PyYAML is present).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -47,28 +48,66 @@ def _parser_for(annotation: Any) -> tuple[Any, str | None]:
     return annotation, None
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Add one ``--{prefix}{field-name}`` option per field of ``cls`` (defaults stay in the dataclass).
+#: A Sphinx cross-reference (``:class:`~a.b.C```) and a double-backtick literal.
+_ROLE = re.compile(r":[a-z]+:`(?P<tilde>~?)(?P<target>[^`]+)`")
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def plain_text(doc: str) -> str:
+    """A field docstring with its reST markup rendered plainly, for ``argparse`` help in a terminal.
+
+    Double-backtick literals lose their backticks; a cross-reference role (``:class:``, ``:func:`` …) keeps
+    only its target, shortened to the last dotted part when the target starts with ``~`` (as Sphinx shows it).
+    """
+    doc = _ROLE.sub(lambda m: m["target"].rsplit(".", 1)[-1] if m["tilde"] else m["target"], doc)
+    return _LITERAL.sub(r"\1", doc)
+
+
+def _default_text(value: Any) -> str:
+    """A default as one would type it on the command line (tuples space-separated)."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(str(v) for v in value) or "empty"
+    if isinstance(value, str) and not value:
+        return "empty"
+    return str(value)
+
+
+def add_dataclass_args(
+    parser: argparse.ArgumentParser, cls: type, prefix: str = "", base: Any = None
+) -> None:
+    """Add one ``--{prefix}{field-name}`` option per field of ``cls`` (values stay in the dataclass).
 
     A field that is itself a config dataclass (say ``fit: FitConfig``) adds its fields as ``--fit-<name>``.
+
+    Args:
+        parser: Where the options go (one argument group per dataclass).
+        cls: A config dataclass.
+        prefix: Prepended to every option name (``view-`` → ``--view-width``).
+        base: The instance the command starts from before applying flags (``cls()`` when None). Its values
+            are the defaults shown in the help, so a command whose effective defaults differ from the
+            dataclass's (``DatasetConfig.fit`` is ``FitConfig(steps=7000)``) shows what it will really use.
+            The options themselves default to ``argparse.SUPPRESS``: :func:`dataclass_from_args` applies
+            only the flags that were given, on top of that same base.
     """
+    base = cls() if base is None else base
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     group = parser.add_argument_group(f"{cls.__name__}" + (f" (--{prefix}*)" if prefix else ""))
-    defaults = cls()
     for f in dataclasses.fields(cls):
-        default = getattr(defaults, f.name)
+        default = getattr(base, f.name)
         if dataclasses.is_dataclass(hints[f.name]):
-            add_dataclass_args(parser, hints[f.name], f"{prefix}{f.name.replace('_', '-')}-")
+            # The parent's value, not hints[f.name](): nested defaults are often overridden by the parent.
+            add_dataclass_args(parser, hints[f.name], f"{prefix}{f.name.replace('_', '-')}-", default)
             continue
         kind, nargs = _parser_for(hints[f.name])
+        text = f"{plain_text(docs.get(f.name, ''))} (default: {_default_text(default)})".strip()
         group.add_argument(
             f"--{prefix}{f.name.replace('_', '-')}",
             dest=f"{prefix.replace('-', '_')}{f.name}",
             type=kind,
             nargs=nargs,
             default=argparse.SUPPRESS,
-            help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
+            help=text.replace("%", "%%"),  # argparse %-formats help
         )
 
 

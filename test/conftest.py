@@ -12,8 +12,12 @@ import os
 
 import pytest
 
+from gs_perception.core.runtime import configure_threads
 from gs_perception.ros import ros_unavailable_reason
 
+# First, before any test imports torch (OpenMP reads its settings once, when torch loads it): the suite's CPU
+# threads follow GS_PERCEPTION_THREADS as gs-perception's do, one by default (docs/benchmarks.md).
+configure_threads()
 # Set before any test module imports pyrender / PyOpenGL or matplotlib (both read these at import time).
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 import pytest
 
-from gs_perception.config import add_dataclass_args, dataclass_from_args, dataclass_from_yaml, field_docs
+from gs_perception.config import (
+    add_dataclass_args,
+    dataclass_from_args,
+    dataclass_from_yaml,
+    field_docs,
+    plain_text,
+)
 from gs_perception.data.views import ViewRenderConfig
 
 
@@ -30,3 +37,47 @@ def test_yaml_overrides_and_rejects_unknown_keys(tmp_path):
     bad.write_text("views:\n  widht: 48\n")
     with pytest.raises(ValueError, match="widht"):
         dataclass_from_yaml(ViewRenderConfig, str(bad), "views")
+
+
+@dataclass(frozen=True)
+class _Inner:
+    size: int = 1
+    """Size of ``x`` (see :class:`~a.b.Thing`)."""
+
+
+@dataclass(frozen=True)
+class _Outer:
+    inner: _Inner = _Inner(size=5)
+    """A nested config whose default differs from its class's."""
+    names: tuple[str, ...] = ()
+    """Names."""
+
+
+def _helps(parser: argparse.ArgumentParser) -> dict[str, str]:
+    return {a.option_strings[0]: a.help for a in parser._actions if a.option_strings}
+
+
+def test_help_shows_the_parent_default_or_the_given_base_not_the_nested_class_default():
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, _Outer)
+    helps = _helps(parser)
+    assert helps["--inner-size"] == "Size of x (see Thing). (default: 5)"  # _Outer's value, not _Inner()'s
+    assert helps["--names"] == "Names. (default: empty)"
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, _Outer, base=_Outer(_Inner(size=9), ("a", "b")))
+    helps = _helps(parser)
+    assert helps["--inner-size"].endswith("(default: 9)") and helps["--names"].endswith("(default: a b)")
+
+
+@pytest.mark.parametrize(
+    ("doc", "plain"),
+    [
+        ("``--out`` folder", "--out folder"),
+        ("see :func:`train_ssl`", "see train_ssl"),
+        ("a :class:`gs_perception.core.fit.FitConfig`", "a gs_perception.core.fit.FitConfig"),
+        ("by :meth:`~gs_perception.core.memory.Memory.step` and :data:`~x.Y`", "by step and Y"),
+        ("plain `gs-perception evaluate` stays", "plain `gs-perception evaluate` stays"),
+    ],
+)
+def test_plain_text_renders_rest_markup(doc, plain):
+    assert plain_text(doc) == plain

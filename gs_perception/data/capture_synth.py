@@ -1,8 +1,8 @@
 """A photo capture the project makes itself, with what real ones have: a scene that fills every pixel
-(textured objects on a checkered floor inside a striped backdrop), lens distortion, portrait JPEGs, one nerfstudio-style
-``transforms.json`` (``camera_model: OPENCV``, ``fl_x fl_y cx cy w h k1 k2 p1 p2``), optional SfM-like points
-(``ply_file_path``), and frames listed whose image is missing. Tests and benchmarks use it where a user would
-bring a phone capture.
+(textured objects on a checkered floor inside a striped backdrop), lens distortion, portrait JPEGs, one
+nerfstudio-style ``transforms.json`` (``camera_model: OPENCV``, ``fl_x fl_y cx cy w h k1 k2 p1 p2``),
+optional SfM-like points (``ply_file_path``), and frames listed whose image is missing. Tests and benchmarks
+use it where a user would bring a phone capture.
 
 The camera orbits the scene centre (OpenCV axes inside; the file gets camera→world in OpenGL axes, as the
 convention wants). Each view is rendered as an ideal pinhole image on a padded canvas, then distorted with

@@ -4,10 +4,13 @@
   to CDR and adds one connection per topic on first use. Latched topics (``vision_msgs/LabelInfo`` and any
   listed in ``transient_local_topics``) are recorded with a transient-local offered QoS so ``ros2 bag play``
   republishes them latched; other topics get reliable/volatile.
-- :func:`read_bag` yields :class:`BagMessage` in log-time order with the bag's embedded definitions (the
-  vision_msgs-aware store of :func:`~gs_perception.ros.typestore.make_typestore` is the fallback for bags
-  without them). A message that fails to deserialise is skipped with a :class:`BagReadWarning` naming topic
-  and time; reading never stops mid-bag.
+- :class:`BagReader` (and :func:`read_bag`) yields :class:`BagMessage` in log-time order with the bag's
+  embedded definitions (the vision_msgs-aware store of :func:`~gs_perception.ros.typestore.make_typestore`
+  is the fallback for bags without them). It opens a bag folder, a folder without metadata.yaml, or a lone
+  .db3 / .mcap file (rosbags reads those directly). A storage file cut short by a killed recording is read
+  as far as it is intact (ros/bag_storage.py) and :class:`BagDamage` says what was lost; a file that is not
+  a bag at all is a :class:`BagError` naming it. A message that fails to deserialise is skipped with a
+  :class:`BagReadWarning` naming topic and time.
 
 rosbags 0.11 facts used here: ``Writer`` needs ``version=`` (8 or 9). Version 8 stores
 ``offered_qos_profiles`` as a YAML string (the older form, which Humble's rosbag2 parses); version 9 as a
@@ -18,6 +21,8 @@ by field, not with ``==`` (which also fails on numpy array fields).
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +43,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
+from .bag_storage import BagError, recorded_count, salvage, storage_files
 from .typestore import make_typestore
 
 STORAGE_PLUGINS: dict[str, StoragePlugin] = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
@@ -48,7 +54,8 @@ DEFAULT_BAG_VERSION = 8
 
 
 class BagReadWarning(RuntimeWarning):
-    """A bag message was skipped (undecodable); the text names topic and timestamp."""
+    """A bag message was skipped (undecodable; the text names topic and timestamp), or a damaged bag's
+    unreadable part (the text names the file and what was lost)."""
 
 
 def offered_qos(transient_local: bool) -> Qos:
@@ -177,58 +184,211 @@ class BagMessage:
     msg: Any
 
 
-def _open_reader(path: Path | str, distro: str) -> AnyReader:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"bag not found: {path}")
-    return AnyReader([path], default_typestore=make_typestore(distro))
+@dataclass(frozen=True)
+class BagDamage:
+    """What was wrong with a bag that was read anyway, as far as it was intact.
+
+    Attributes:
+        problems: One line per damaged storage file (or per read that stopped early), naming the file.
+        lost: Recorded messages that could not be read: metadata.yaml's count minus the readable ones, plus
+            the unread rest of a read that stopped. None when nothing tells how many were recorded.
+    """
+
+    problems: tuple[str, ...]
+    lost: int | None
+
+    def __str__(self) -> str:
+        lost = "an unknown number of" if self.lost is None else str(self.lost)
+        return f"{'; '.join(self.problems)} ({lost} messages lost)"
 
 
-def read_bag(
-    path: Path | str, topics: Iterable[str] | None = None, distro: str = "humble"
-) -> Iterator[BagMessage]:
-    """Messages of a rosbag2 directory (sqlite3 or mcap), in log-time order.
+class BagReader:
+    """Context manager reading a rosbag2 bag: a bag folder, a folder holding only its .db3/.mcap files (a
+    copy without metadata.yaml, a killed recording), or one such file.
+
+    A storage file that does not open (a recording killed mid-write: a cut .db3, an MCAP without footer) is
+    salvaged: its intact part is copied into a temporary file (removed on exit) that is read instead, and
+    :attr:`damage` says what was lost. Undecodable messages are skipped with a :class:`BagReadWarning` and
+    counted in :attr:`undecodable`.
 
     Args:
-        path: Bag directory.
-        topics: Only these topics (default: all); topics absent from the bag are ignored.
+        path: Bag folder or storage file.
         distro: Typestore for bags without embedded message definitions.
 
-    Yields:
-        :class:`BagMessage`; undecodable messages are skipped with a :class:`BagReadWarning`.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist (the message names it).
+    Raises (on entering):
+        FileNotFoundError: ``path`` does not exist.
+        BagError: Not a bag, or nothing of it is readable; one line naming the file and the problem.
     """
-    wanted = None if topics is None else set(topics)
-    with _open_reader(path, distro) as reader:
+
+    def __init__(self, path: Path | str, distro: str = "humble") -> None:
+        self.path = Path(path)
+        self.distro = distro
+        self.damage: BagDamage | None = None
+        self.undecodable = 0
+        self._reader: AnyReader | None = None
+        self._scratch: tempfile.TemporaryDirectory | None = None
+
+    def __enter__(self) -> BagReader:
+        if not self.path.exists():
+            raise FileNotFoundError(f"bag not found: {self.path}")
+        try:
+            self._reader = self._open()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Topic → full message type (sorted by topic)."""
+        return {c.topic: c.msgtype for c in sorted(self._open_reader().connections, key=lambda c: c.topic)}
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Topic → messages recorded (readable ones of a salvaged file), from the index, not decoded."""
+        counts: dict[str, int] = {}
+        for conn in self._open_reader().connections:
+            counts[conn.topic] = counts.get(conn.topic, 0) + int(conn.msgcount)
+        return dict(sorted(counts.items()))
+
+    def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+        """Messages in log-time order, of ``topics`` only (default: all; topics not in the bag are ignored).
+
+        Storage damage met while reading (a bad chunk, a malformed page) ends the read with a
+        :class:`BagReadWarning` and is added to :attr:`damage`.
+        """
+        reader, wanted = self._open_reader(), None if topics is None else set(topics)
         connections = [c for c in reader.connections if wanted is None or c.topic in wanted]
         if not connections:  # an empty filter would mean "all" to rosbags
             return
-        for conn, stamp_ns, raw in reader.messages(connections=connections):
+        stream, read = reader.messages(connections=connections), 0
+        while True:
+            try:
+                conn, stamp_ns, raw = next(stream)
+            except StopIteration:
+                return
+            except Exception as err:  # rosbags raises many kinds on damaged storage: stop, keep what was read
+                self._stopped(read, sum(c.msgcount for c in connections) - read, err)
+                return
+            read += 1
             try:
                 msg = reader.deserialize(raw, conn.msgtype)
             except Exception as err:  # any decoding failure: skip this message, keep reading the bag
+                self.undecodable += 1
                 warnings.warn(
                     f"skipping undecodable {conn.msgtype} message on {conn.topic} at {stamp_ns} ns "
-                    f"in {path}: {type(err).__name__}: {err}",
+                    f"in {self.path}: {type(err).__name__}: {err}",
                     BagReadWarning,
                     stacklevel=2,
                 )
                 continue
             yield BagMessage(conn.topic, conn.msgtype, int(stamp_ns), msg)
 
+    def _open_reader(self) -> AnyReader:
+        if self._reader is None:
+            raise RuntimeError("BagReader is not open (use it in a with block)")
+        return self._reader
+
+    def _any(self, paths: list[Path]) -> AnyReader:
+        reader = AnyReader(paths, default_typestore=make_typestore(self.distro))
+        reader.open()
+        return reader
+
+    def _open(self) -> AnyReader:
+        folder_error = None
+        if (self.path / "metadata.yaml").is_file():
+            try:
+                return self._any([self.path])
+            except Exception as err:  # damaged storage or metadata: the storage files on their own tell which
+                folder_error = err
+        files = storage_files(self.path, folder_error)
+        readable, problems = [], []
+        for file in files:
+            try:
+                self._any([file]).close()
+                readable.append(file)
+            except Exception as err:  # rosbags raises many kinds on damaged files (its own, struct, apsw)
+                readable.append(self._salvage(file, err))
+                problems.append(f"{file} is cut short or damaged ({_why(err, file)}); read its intact part")
+        if folder_error is not None and not problems:
+            problem = f"{self.path / 'metadata.yaml'} unusable ({_why(folder_error)}); read the storage files"
+            warnings.warn(problem, BagReadWarning, stacklevel=3)
+        reader = self._any(readable)
+        if problems:
+            recorded = recorded_count(self.path)
+            lost = None if recorded is None else max(recorded - reader.message_count, 0)
+            self.damage = BagDamage(tuple(problems), lost)
+        return reader
+
+    def _salvage(self, file: Path, err: Exception) -> Path:
+        """A temporary copy of the intact part of ``file``; BagError when nothing of it is readable."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="gs_perception_bag_")
+        copy = Path(self._scratch.name) / file.name
+        readable = 0
+        with contextlib.suppress(Exception):  # not even the start of a bag: the first error says why
+            salvage(file, copy)
+            reader = self._any([copy])
+            readable = reader.message_count
+            reader.close()
+        if not readable:
+            kind = "MCAP" if file.suffix == ".mcap" else "sqlite3"
+            raise BagError(f"cannot read {file}: not a readable ROS 2 {kind} bag file ({_why(err, file)})")
+        return copy
+
+    def _stopped(self, read: int, unread: int, err: Exception) -> None:
+        problem = f"reading {self.path} stopped after {read} messages ({_why(err)})"
+        warnings.warn(f"{problem}; {unread} messages unread", BagReadWarning, stacklevel=3)
+        before = self.damage or BagDamage((), 0)
+        lost = None if before.lost is None else before.lost + max(unread, 0)
+        self.damage = BagDamage((*before.problems, problem), lost)
+
+
+def _why(err: BaseException, file: Path | None = None) -> str:
+    """The error's text without rosbags' repetition of the file name (our messages start with it)."""
+    text = str(err).replace(f" '{file}'", "").replace(f" {file}", "") if file else str(err)
+    return text.strip().rstrip(".") or type(err).__name__
+
+
+def read_bag(
+    path: Path | str, topics: Iterable[str] | None = None, distro: str = "humble"
+) -> Iterator[BagMessage]:
+    """Messages of a bag (see :class:`BagReader` for what it opens and salvages), in log-time order.
+
+    Args:
+        path: Bag folder, or a lone .db3 / .mcap file.
+        topics: Only these topics (default: all); topics absent from the bag are ignored.
+        distro: Typestore for bags without embedded message definitions.
+
+    Yields:
+        :class:`BagMessage`; undecodable messages are skipped with a :class:`BagReadWarning`, and so is a
+        damaged bag's unreadable part (one warning saying what was lost).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (the message names it).
+        BagError: Not a bag, or nothing of it is readable.
+    """
+    with BagReader(path, distro) as bag:
+        if bag.damage is not None:
+            warnings.warn(f"damaged bag: {bag.damage}", BagReadWarning, stacklevel=2)
+        yield from bag.messages(topics)
+
 
 def bag_topics(path: Path | str, distro: str = "humble") -> dict[str, str]:
     """Topic → full message type of a bag (sorted by topic)."""
-    with _open_reader(path, distro) as reader:
-        return {c.topic: c.msgtype for c in sorted(reader.connections, key=lambda c: c.topic)}
+    with BagReader(path, distro) as bag:
+        return bag.topics
 
 
 def bag_message_counts(path: Path | str, distro: str = "humble") -> dict[str, int]:
     """Topic → number of messages recorded (from the bag's index, without decoding)."""
-    counts: dict[str, int] = {}
-    with _open_reader(path, distro) as reader:
-        for conn in reader.connections:
-            counts[conn.topic] = counts.get(conn.topic, 0) + int(conn.msgcount)
-    return dict(sorted(counts.items()))
+    with BagReader(path, distro) as bag:
+        return bag.counts

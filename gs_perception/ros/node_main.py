@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from ..core.runtime import configure_threads
 from . import require_rclpy
 
 #: Longest wait inside the executor, so Ctrl-C is noticed within this many seconds.
@@ -51,6 +52,7 @@ def run_node(make_node: Callable[[], Any], args: list[str] | None = None, thread
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     rclpy, executor, node, code = None, None, None, 0
     try:
+        configure_threads()  # before torch loads (in make_node): see core/runtime.py
         rclpy = require_rclpy()
         from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions

@@ -1,20 +1,29 @@
 """Bag replay without ROS: the node's pipeline over a recorded ROS 2 bag, outputs into a new bag, metrics.
 
-Reads the input topics of a bag (sqlite3 or mcap; unrelated topics are ignored), assembles frames exactly as
-the node does (pipeline/assembler.py), runs :class:`~gs_perception.pipeline.step.Pipeline` on each, and
-writes every output message (ros/outputs.py, the node's own conversion) into ``<out>/bag`` under
-``output_namespace``, stamped like its input, so ``ros2 bag play`` shows what the robot would have
-published. Afterwards the memory is rendered at the held-out ``/eval/*`` poses (never fed to the memory) and
-compared with the recorded images, and the objects are recognised once more on the final memory. Messages
-that fail to convert are skipped with a warning and counted; one bad message never ends the replay.
+Reads the input topics of a bag (sqlite3 or mcap; a bag folder or a lone .db3/.mcap file; unrelated topics
+are ignored), assembles frames exactly as the node does (pipeline/assembler.py), runs
+:class:`~gs_perception.pipeline.step.Pipeline` on each, and writes every output message (ros/outputs.py, the
+node's own conversion) into ``<out>/bag`` under ``output_namespace``, stamped like its input, so
+``ros2 bag play`` shows what the robot would have published. Afterwards the memory is rendered at the
+held-out ``/eval/*`` poses (never fed to the memory) and compared with the recorded images, and the objects
+are recognised once more on the final memory. Messages that fail to convert are skipped with a warning and
+counted; one bad message never ends the replay. A bag cut short is replayed as far as it is intact
+(ros/bag_io.py) and the metrics count what was lost.
+
+Before anything is written the bag must have a live camera (image, camera_info and a pose or tf); else
+:class:`ReplayInputError` lists its topics and the ``--topics-*`` flags that remap them. Outputs go to a
+sibling ``<out>.partial-<pid>`` folder renamed to ``<out>`` only when complete: a failed replay leaves none.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,7 +34,7 @@ from ..pipeline.recognition import RecognisedObject
 from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs, deterministic
 from ..provenance import provenance
 from . import conversions as cv
-from .bag_io import BagWriter, read_bag
+from .bag_io import BagMessage, BagReader, BagReadWarning, BagWriter
 from .outputs import object_messages, output_messages
 from .replay_metrics import ReplayMetrics, summarise
 from .sim_bag import SimTopics
@@ -99,6 +108,77 @@ class ReplayResult:
     """The last step's outputs."""
 
 
+class OutputExistsError(FileExistsError, ValueError):
+    """The output exists already and overwriting was not asked for (a ValueError too: a user error)."""
+
+
+class ReplayInputError(ValueError):
+    """The bag lacks what a live frame needs; the message lists the bag's topics and the remap flags."""
+
+
+_IMAGE, _INFO, _POSE = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "geometry_msgs/msg/PoseStamped"
+INPUT_TYPES: dict[str, str] = {
+    "image": _IMAGE,
+    "camera_info": _INFO,
+    "depth": _IMAGE,
+    "pose": _POSE,
+    "tf": "tf2_msgs/msg/TFMessage",
+    "eval_image": _IMAGE,
+    "eval_camera_info": _INFO,
+    "eval_pose": _POSE,
+    "ground_truth": "vision_msgs/msg/Classification",
+}
+"""The message type replay reads on each :class:`ReplayTopics` topic."""
+
+
+def topic_flag(field: str) -> str:
+    """The command-line flag of ``ReplayConfig.topics.<field>`` (config.py add_dataclass_args names it so)."""
+    return f"--topics-{field.replace('_', '-')}"
+
+
+def check_inputs(bag: Path, topics: dict[str, str], counts: dict[str, int], config: ReplayConfig) -> None:
+    """Refuse a bag without a live camera: an image, its camera_info and a pose (or tf) topic with messages,
+    of the types replay reads; other configured topics present must have their types too (depth is optional).
+
+    Raises:
+        ReplayInputError: Listing what is missing, the bag's topics and types, and the flags to remap.
+    """
+    t, wanted = config.topics, _Inputs(config).wanted()
+    required = ("image", "camera_info", "pose" if t.pose else "tf")
+    problems = []
+    for field, msgtype in INPUT_TYPES.items():
+        name = getattr(t, field)
+        if name not in wanted:
+            continue
+        if name in topics and topics[name] != msgtype:
+            problems.append(
+                f"  {name} is {topics[name]}, not {msgtype}: choose another with {topic_flag(field)}"
+            )
+        elif field in required and not counts.get(name):
+            why = "has no messages" if name in topics else "is not in the bag"
+            problems.append(f"  {name} ({msgtype}) {why}: remap with {topic_flag(field)} TOPIC")
+    if not problems:
+        return
+    listing = [f"  {name}  {msgtype}  ({counts.get(name, 0)} messages)" for name, msgtype in topics.items()]
+    if len(listing) > 40:
+        listing[40:] = [f"  ... and {len(listing) - 40} more"]
+    tf_hint = f" (or {topic_flag('pose')} '' with {topic_flag('tf')} and {topic_flag('world_frame')})"
+    raise ReplayInputError(
+        "\n".join(
+            [
+                f"{bag} cannot be replayed: a live frame needs an image, its camera_info and a camera pose "
+                "(depth is optional)",
+                *problems,
+                f"the bag has {len(topics)} topic(s):" if topics else "the bag has no topics",
+                *listing,
+                f"remap the inputs with {', '.join(topic_flag(f) for f in required)}"
+                + (tf_hint if t.pose else "")
+                + "; 'gs-perception replay -h' lists every --topics-* flag",
+            ]
+        )
+    )
+
+
 class _Inputs:
     """Routes bag messages to the live and held-out assemblers; collects ground truth and skips."""
 
@@ -154,28 +234,68 @@ class _Inputs:
 
 
 def replay(
-    bag: str | Path, out: str | Path, config: ReplayConfig = ReplayConfig(), show_progress: bool = True
+    bag: str | Path,
+    out: str | Path,
+    config: ReplayConfig = ReplayConfig(),
+    show_progress: bool = True,
+    overwrite: bool = False,
 ) -> ReplayResult:
     """Run the pipeline over ``bag``; write ``<out>/bag``, ``<out>/metrics.json`` and ``<out>/memory.ply``.
 
+    Everything is written into ``<out>.partial-<pid>`` and renamed to ``out`` once complete, so a replay
+    that fails leaves no ``out`` and no partial folder (only killing the process can leave the latter).
+
+    Args:
+        bag: Bag folder, or a lone .db3 / .mcap file.
+        out: Output folder to create.
+        config: Pipeline, matching, topics and output bag settings.
+        show_progress: tqdm bar over the input messages (with total and ETA).
+        overwrite: Replace an existing ``out`` (only after the new output is complete).
+
     Raises:
         FileNotFoundError: ``bag`` does not exist.
-        FileExistsError: ``<out>/bag`` exists already (pick a new ``out`` or delete it).
+        OutputExistsError: ``out`` exists (an empty folder does not count) and ``overwrite`` is False.
+        BagError: ``bag`` is not a bag, or nothing of it is readable.
+        ReplayInputError: The bag lacks the live camera topics (the message lists its topics and the flags).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if _occupied(out) and not overwrite:
+        raise OutputExistsError(f"output {out} exists already: pass --overwrite to replace it")
+    with BagReader(bag, config.distro) as source:
+        inputs = _Inputs(config)
+        check_inputs(Path(bag), source.topics, source.counts, config)
+        if source.damage is not None:
+            warnings.warn(f"damaged bag: {source.damage}", BagReadWarning, stacklevel=2)
+        partial = out.absolute().parent / f"{out.absolute().name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)  # left by a killed process that had our pid
+        partial.mkdir(parents=True)
+        try:
+            result = _replay_into(partial, source, inputs, config, show_progress)
+            _publish(partial, out)
+        except BaseException:  # failures and interrupts alike: leave no partial output behind
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    return replace(
+        result, out_bag=out / "bag", metrics_json=out / "metrics.json", memory_ply=out / "memory.ply"
+    )
+
+
+def _replay_into(
+    work: Path, source: BagReader, inputs: _Inputs, config: ReplayConfig, show_progress: bool
+) -> ReplayResult:
+    """The replay proper, writing into the folder ``work``."""
     pipeline_config = deterministic(config.pipeline) if config.deterministic else config.pipeline
-    inputs, heldout, records = _Inputs(config), [], []
+    heldout, records = [], []
     ns = config.topics.output_namespace.rstrip("/")
-    start, last = time.perf_counter(), None
+    start, last, wanted = time.perf_counter(), None, inputs.wanted()
+    total = sum(count for topic, count in source.counts.items() if topic in wanted)
     with (
         Pipeline(pipeline_config) as pipeline,
-        BagWriter(out / "bag", storage=config.storage, distro=config.distro) as writer,
+        BagWriter(work / "bag", storage=config.storage, distro=config.distro) as writer,
     ):
         types = MessageTypes.from_typestore(writer.typestore)
         _write_label_info(writer, types, pipeline, ns, config.topics.world_frame)
-        messages = read_bag(bag, topics=inputs.wanted(), distro=config.distro)
-        for message in _progress(messages, show_progress):
+        for message in _progress(source.messages(wanted), show_progress, total):
             live, held = inputs.feed(message.topic, message.msg)
             heldout += held
             for frame in live:
@@ -192,21 +312,53 @@ def replay(
         final_stamp = records[-1].stamp_ns if records else 0
         for topic, msg in object_messages(types, objects, final_stamp, config.topics.world_frame):
             writer.write(f"{ns}/final/{topic}", msg, final_stamp)
-        pipeline.memory.save(out / "memory.ply")
-        skipped = dict(inputs.skipped)
-    dropped = len(inputs.live.take_dropped())
+        pipeline.memory.save(work / "memory.ply")
+    damage = source.damage
+    lost = 0 if damage is None else damage.lost
     metrics = summarise(
-        records, renders, objects, inputs.truth, skipped, dropped, time.perf_counter() - start
+        records,
+        renders,
+        objects,
+        inputs.truth,
+        dict(inputs.skipped),
+        len(inputs.live.take_dropped()),
+        time.perf_counter() - start,
+        unreadable=None if lost is None else lost + source.undecodable,
+        damage=[] if damage is None else list(damage.problems),
     )
-    metrics_json = out / "metrics.json"
     payload = {
         "metrics": asdict(metrics),
         "config": asdict(config),
-        "bag": str(bag),
+        "bag": str(source.path),
         "provenance": provenance(),
     }
-    metrics_json.write_text(json.dumps(payload, indent=2, default=str))
-    return ReplayResult(metrics, out / "bag", metrics_json, out / "memory.ply", renders, objects, last)
+    (work / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
+    return ReplayResult(
+        metrics, work / "bag", work / "metrics.json", work / "memory.ply", renders, objects, last
+    )
+
+
+def _occupied(out: Path) -> bool:
+    """Whether ``out`` holds anything a replay would replace (an empty folder holds nothing)."""
+    return out.is_symlink() or (out.exists() and not (out.is_dir() and not any(out.iterdir())))
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """Rename the complete ``partial`` folder to ``out``; an existing ``out`` is removed once that worked."""
+    old = partial.with_name(f"{partial.name}.old") if out.exists() or out.is_symlink() else None
+    if old is not None:
+        os.replace(out, old)
+    try:
+        os.replace(partial, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
 
 
 def _write_label_info(
@@ -233,9 +385,9 @@ def _evaluate_heldout(
     return renders
 
 
-def _progress(messages, show: bool):
+def _progress(messages: Iterator[BagMessage], show: bool, total: int) -> Iterable[BagMessage]:
     if not show:
         return messages
     from tqdm import tqdm
 
-    return tqdm(messages, desc="replay", unit="msg")
+    return tqdm(messages, desc="replay", unit="msg", total=total)  # a total gives tqdm its rate and ETA

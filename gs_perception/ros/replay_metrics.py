@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ class ReplayMetrics:
         gaussians_over_time: (seconds since the first frame, Gaussians) after every step.
         final_gaussians: Gaussians in the final memory.
         wall_s: Total replay wall time (reading, stepping, writing, evaluating).
+        unreadable_messages: Recorded messages that could not be read: lost to a damaged (cut) bag, or
+            undecodable. None when the bag was damaged and nothing tells how many it had.
+        bag_damage: What was wrong with a damaged bag, one line per file (empty for an intact bag).
     """
 
     frames: int
@@ -56,6 +59,8 @@ class ReplayMetrics:
     gaussians_over_time: list[tuple[float, int]]
     final_gaussians: int
     wall_s: float
+    unreadable_messages: int | None = 0
+    bag_damage: list[str] = field(default_factory=list)
 
 
 def _stat(values: list[float], fn) -> float | None:
@@ -70,8 +75,13 @@ def summarise(
     skipped: dict[str, int],
     dropped: int,
     wall_s: float,
+    unreadable: int | None = 0,
+    damage: list[str] | None = None,
 ) -> ReplayMetrics:
-    """Reduce a replay's step outputs, held-out renders and final recognition to :class:`ReplayMetrics`."""
+    """Reduce a replay's step outputs, held-out renders and final recognition to :class:`ReplayMetrics`.
+
+    ``unreadable`` and ``damage`` describe the bag (see the fields of the same meaning); the rest is measured.
+    """
     latency = [r.latency_s * 1e3 for r in records]
     key_latency = [r.latency_s * 1e3 for r in records if r.insert.keyframe]
     per_frame = [float(psnr(render[None], frame.rgb[None].clamp(0, 1))) for frame, render in renders]
@@ -101,4 +111,6 @@ def summarise(
         gaussians_over_time=[((r.stamp_ns - t0) / 1e9, r.stats.gaussians) for r in records],
         final_gaussians=records[-1].stats.gaussians if records else 0,
         wall_s=wall_s,
+        unreadable_messages=unreadable,
+        bag_damage=list(damage or []),
     )

@@ -127,3 +127,20 @@ def test_scene_frame_finds_what_an_orbit_looks_at_and_colours_come_from_the_view
     torch.testing.assert_close(
         colours_from_views(points, views), torch.tensor([[1.0, 0.5, 0.25], [0.5, 0.5, 0.5]])
     )
+
+
+def test_fit_picks_capture_defaults_for_photos_and_object_defaults_for_renders(capture, tmp_path):
+    from gs_perception.core.fit import FitConfig
+    from gs_perception.data.fit_folder import CAPTURE_FIT, default_fit_config
+    from gs_perception.data.meshes import normalise_to_unit_sphere
+    from gs_perception.data.shapes import make_shape
+    from gs_perception.data.views import ViewRenderConfig, write_nerf_synthetic
+
+    assert default_fit_config(capture) == CAPTURE_FIT
+    assert CAPTURE_FIT.init_background > 0 and CAPTURE_FIT.prune_scale > FitConfig().prune_scale
+    render = write_nerf_synthetic(
+        tmp_path / "chair",
+        normalise_to_unit_sphere(make_shape("chair")),
+        ViewRenderConfig(width=16, height=16, n_train=2, n_test=1),
+    )
+    assert default_fit_config(render) == FitConfig()  # RGBA renders of an object keep the object defaults

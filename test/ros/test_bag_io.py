@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from rosbags.interfaces import QosDurability
 from gs_perception.core.cameras import Intrinsics, look_at
 from gs_perception.core.frames import Frame
 from gs_perception.core.gaussians import GaussianCloud
-from gs_perception.data.sim import SimFrame
+from gs_perception.data.sim import SimConfig, SimFrame, simulate
 from gs_perception.ros import conversions as cv
 from gs_perception.ros.bag_io import BagReadWarning, BagWriter, bag_message_counts, bag_topics, read_bag
 from gs_perception.ros.sim_bag import SimTopics, write_sim_bag
@@ -205,3 +208,94 @@ def test_write_sim_bag(tmp_path, storage):
         [("chair", 1.0), ("bed", 1.0)]
     ] * 5
     assert [m.msg.header.frame_id for m in truth].count(topics.eval_camera_frame) == 1
+
+
+# -- bags as users hand them over: lone files, cut recordings, garbage --------------------------------------
+SMALL_SIM = SimConfig(width=32, height=24, frames=6)
+
+
+@pytest.fixture(scope="module")
+def small_bags(tmp_path_factory) -> dict[str, Path]:
+    """A 6+1-frame simulated bag per storage (41 messages), written once."""
+    root = tmp_path_factory.mktemp("small")
+    return {s: write_sim_bag(simulate(SMALL_SIM), root / s, storage=s).path for s in STORAGES}
+
+
+def storage_file(bag: Path) -> Path:
+    (file,) = [p for p in bag.iterdir() if p.suffix in (".db3", ".mcap")]
+    return file
+
+
+def stamps(messages) -> list[tuple[str, int]]:
+    return [(m.topic, m.stamp_ns) for m in messages]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_lone_storage_file_or_a_folder_without_metadata_is_a_bag(tmp_path, small_bags, storage):
+    full = stamps(read_bag(small_bags[storage]))
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    lone = shutil.copy(
+        storage_file(small_bags[storage]), folder
+    )  # what users copy: the file, no metadata.yaml
+    assert stamps(read_bag(lone)) == full and stamps(read_bag(folder)) == full and len(full) == 41
+    assert bag_message_counts(folder) == bag_message_counts(small_bags[storage])
+
+
+def cut_copy(bag: Path, dst: Path, keep: float | int) -> Path:
+    """A copy of ``bag`` whose storage file keeps only its first bytes (a share, or a byte count)."""
+    shutil.copytree(bag, dst)
+    file = storage_file(dst)
+    data = file.read_bytes()
+    file.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    return file
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_a_cut_recording_is_read_as_far_as_it_is_intact(tmp_path, small_bags, storage):
+    full = stamps(read_bag(small_bags[storage]))
+    file = cut_copy(small_bags[storage], tmp_path / "cut", 0.6)  # killed at 60 % of its bytes
+    with pytest.warns(BagReadWarning, match="cut short") as caught:
+        read = stamps(read_bag(tmp_path / "cut"))
+    assert 0 < len(read) < len(full) and read == full[: len(read)]  # rows/records are appended in time order
+    (warning,) = [str(w.message) for w in caught]
+    assert str(file) in warning and f"({len(full) - len(read)} messages lost)" in warning
+
+
+def test_an_mcap_without_summary_and_footer_loses_nothing(tmp_path, small_bags):
+    data = storage_file(small_bags["mcap"]).read_bytes()
+    summary_start = int.from_bytes(data[-37:][9:17], "little")  # footer: opcode, length, summary_start, ...
+    file = cut_copy(small_bags["mcap"], tmp_path / "nofooter", summary_start)
+    with pytest.warns(BagReadWarning, match=rf"{file}.*\(0 messages lost\)"):
+        read = stamps(read_bag(file.parent))
+    assert read == stamps(read_bag(small_bags["mcap"]))
+
+
+@pytest.mark.parametrize(
+    "name, content, why",
+    [
+        ("noise.db3", os.urandom(5000), "not a readable ROS 2 sqlite3 bag file .*not a database"),
+        ("noise.mcap", os.urandom(5000), "not a readable ROS 2 MCAP bag file .*magic"),
+        ("empty.mcap", b"", "not a readable ROS 2 MCAP bag file"),
+        ("notes.txt", b"hello", "not a ROS 2 bag"),
+        ("folder", None, "not a ROS 2 bag folder .*no metadata.yaml"),
+    ],
+)
+def test_garbage_is_a_one_line_error_naming_the_file(tmp_path, name, content, why):
+    path = tmp_path / name
+    path.mkdir() if content is None else path.write_bytes(content)
+    with pytest.raises(ValueError, match=why) as caught:  # BagError: the CLI prints it without a traceback
+        list(read_bag(path))
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+    assert type(caught.value).__name__ == "BagError"
+
+
+def test_damage_met_while_reading_ends_the_read_with_a_warning(tmp_path, small_bags):
+    file = cut_copy(small_bags["mcap"], tmp_path / "badcrc", 1.0)
+    data = bytearray(file.read_bytes())
+    chunk = 8 + 9 + int.from_bytes(data[9:17], "little")  # after the magic and the header record
+    assert data[chunk] == 0x06  # the chunk record: opcode, length, start, end, size, crc, ...
+    data[chunk + 9 + 24 : chunk + 9 + 28] = (0xDEADBEEF).to_bytes(4, "little")  # opens, fails when read
+    file.write_bytes(bytes(data))
+    with pytest.warns(BagReadWarning, match=r"stopped after 0 messages \(Chunk checksum mismatch\)"):
+        assert list(read_bag(file.parent)) == []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +14,12 @@ import torch
 from gs_perception.core.memory import MemoryConfig
 from gs_perception.data.sim import SimConfig, simulate
 from gs_perception.pipeline.recognition import RecognitionConfig
-from gs_perception.pipeline.step import PipelineConfig
+from gs_perception.pipeline.step import Pipeline, PipelineConfig
 from gs_perception.ros import conversions as cv
-from gs_perception.ros.bag_io import read_bag
+from gs_perception.ros.bag_io import BagReadWarning, BagWriter, read_bag
 from gs_perception.ros.replay import ReplayConfig, replay
-from gs_perception.ros.sim_bag import write_sim_bag
+from gs_perception.ros.sim_bag import SimTopics, write_sim_bag
+from gs_perception.ros.typestore import MessageTypes
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +112,136 @@ def test_a_corrupt_message_is_skipped_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="yuv422_weird"):
         result = replay(tmp_path / "bad", tmp_path / "out", config, show_progress=False)
     assert result.metrics.frames == 3 and result.metrics.skipped_messages == {"/camera/image_raw": 1}
+
+
+# -- what users hand over: bags without the camera, reruns, crashes, cut recordings -------------------------
+SMALL = SimConfig(width=32, height=24, frames=6)  # 6 live + 1 held-out frame: 41 messages
+SMALL_MEMORY = replace(MEMORY, working_min_width=32, steps_per_keyframe=2)
+FAST = ReplayConfig(pipeline=PipelineConfig(memory=SMALL_MEMORY))
+
+
+@pytest.fixture(scope="module")
+def small_bag(tmp_path_factory) -> Path:
+    return write_sim_bag(simulate(SMALL), tmp_path_factory.mktemp("small") / "sim").path
+
+
+def leftovers(out: Path) -> list[str]:
+    """What lies next to ``out`` under its name: the output itself and any partial folder."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(out.name))
+
+
+def fail_on_third_step(monkeypatch) -> list[int]:
+    """Make Pipeline.step raise on the 3rd frame (after real steps on the first two)."""
+    calls: list[int] = []
+    real_step = Pipeline.step
+
+    def step(self, frame):
+        calls.append(frame.stamp_ns)
+        if len(calls) == 3:
+            raise RuntimeError("the 3rd step failed")
+        return real_step(self, frame)
+
+    monkeypatch.setattr(Pipeline, "step", step)
+    return calls
+
+
+def test_a_bag_without_the_camera_is_refused_listing_its_topics_and_the_flags(tmp_path):
+    with BagWriter(tmp_path / "talker") as writer:
+        for i in range(3):
+            writer.write("/chatter", writer.typestore.types["std_msgs/msg/String"](data=f"hi {i}"), i)
+    with BagWriter(tmp_path / "tf_only") as writer:
+        writer.write("/tf", cv.tf_message(MessageTypes.from_typestore(writer.typestore), []), 0)
+    out = tmp_path / "out"
+    listings = {
+        "talker": "/chatter  std_msgs/msg/String  (3 messages)",
+        "tf_only": "/tf  tf2_msgs/msg/TFMessage",
+    }
+    for bag, listed in listings.items():
+        with pytest.raises(ValueError, match="cannot be replayed") as caught:
+            replay(tmp_path / bag, out, FAST, show_progress=False)
+        text = str(caught.value)
+        assert str(tmp_path / bag) in text and listed in text
+        for topic, flag in [
+            ("/camera/image_raw (sensor_msgs/msg/Image)", "--topics-image"),
+            ("/camera/camera_info (sensor_msgs/msg/CameraInfo)", "--topics-camera-info"),
+            ("/camera/pose (geometry_msgs/msg/PoseStamped)", "--topics-pose"),
+        ]:
+            assert f"{topic} is not in the bag: remap with {flag} TOPIC" in text
+        assert leftovers(out) == []
+    with BagWriter(tmp_path / "wrong_type") as writer:  # a topic of the right name but another type
+        writer.write("/camera/image_raw", writer.typestore.types["std_msgs/msg/String"](data="img"), 0)
+    with pytest.raises(ValueError) as caught:
+        replay(tmp_path / "wrong_type", out, FAST, show_progress=False)
+    expected = "/camera/image_raw is std_msgs/msg/String, not sensor_msgs/msg/Image: choose another with"
+    assert f"{expected} --topics-image" in str(caught.value) and leftovers(out) == []
+
+
+def test_a_bag_without_the_pose_topic_is_refused_and_remapping_it_works(tmp_path):
+    bag = write_sim_bag(simulate(SMALL), tmp_path / "sim", topics=SimTopics(pose="/robot/pose")).path
+    with pytest.raises(ValueError) as caught:
+        replay(bag, tmp_path / "out", FAST, show_progress=False)
+    text = str(caught.value)
+    assert "/camera/pose (geometry_msgs/msg/PoseStamped) is not in the bag: remap with --topics-pose" in text
+    assert "/robot/pose  geometry_msgs/msg/PoseStamped  (6 messages)" in text
+    assert "/camera/image_raw" not in text.split("the bag has")[0]  # only the missing topic is complained of
+    remapped = replace(FAST, topics=replace(FAST.topics, pose="/robot/pose"))
+    assert replay(bag, tmp_path / "out", remapped, show_progress=False).metrics.frames == 6
+
+
+def test_a_replay_failing_midway_leaves_neither_output_nor_partial_folder(tmp_path, small_bag, monkeypatch):
+    calls = fail_on_third_step(monkeypatch)
+    with pytest.raises(RuntimeError, match="3rd step"):
+        replay(small_bag, tmp_path / "out", FAST, show_progress=False)
+    assert len(calls) == 3 and leftovers(tmp_path / "out") == []
+
+
+def test_an_existing_output_is_refused_and_overwrite_replaces_it_when_done(tmp_path, small_bag, monkeypatch):
+    out = tmp_path / "out"
+    replay(small_bag, out, FAST, show_progress=False)
+    (out / "earlier.txt").write_text("the earlier output")
+    with pytest.raises(FileExistsError, match=f"output {out} exists already: pass --overwrite") as caught:
+        replay(small_bag, out, FAST, show_progress=False)
+    assert isinstance(caught.value, ValueError)  # the CLI reports ValueErrors in one line
+    fail_on_third_step(monkeypatch)
+    with pytest.raises(RuntimeError):
+        replay(small_bag, out, FAST, show_progress=False, overwrite=True)
+    assert (out / "earlier.txt").is_file() and leftovers(out) == ["out"]  # a failed overwrite keeps the old
+    monkeypatch.undo()
+    result = replay(small_bag, out, FAST, show_progress=False, overwrite=True)
+    assert not (out / "earlier.txt").exists() and leftovers(out) == ["out"]
+    assert result.metrics_json == out / "metrics.json" and result.out_bag == out / "bag"
+    assert json.loads(result.metrics_json.read_text())["metrics"]["frames"] == 6
+    assert result.memory_ply.is_file()
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_a_cut_recording_is_replayed_as_far_as_intact_and_the_loss_counted(tmp_path, storage):
+    bag = write_sim_bag(simulate(SMALL), tmp_path / "sim", storage=storage).path
+    (file,) = [p for p in bag.iterdir() if p.suffix in (".db3", ".mcap")]
+    file.write_bytes(file.read_bytes()[: int(file.stat().st_size * 0.6)])  # killed at 60 % of its bytes
+    with pytest.warns(BagReadWarning, match="cut short"):
+        readable = len(list(read_bag(bag)))
+        result = replay(bag, tmp_path / "out", FAST, show_progress=False)
+    m = result.metrics
+    assert 0 < m.frames < 6 and 0 < readable < 41
+    assert m.unreadable_messages == 41 - readable and str(file) in m.bag_damage[0]
+    saved = json.loads(result.metrics_json.read_text())["metrics"]
+    assert saved["unreadable_messages"] == 41 - readable and saved["bag_damage"] == m.bag_damage
+
+
+def test_the_progress_bar_counts_to_the_wanted_topics_messages(tmp_path, small_bag, monkeypatch):
+    import tqdm
+
+    bars = []
+
+    class RecordedBar(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, file=io.StringIO())
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm, "tqdm", RecordedBar)
+    replay(small_bag, tmp_path / "out", FAST, show_progress=True)
+    unread = {"/tf", "/eval/depth/image_raw"}  # replay takes poses from /camera/pose and ignores eval depth
+    wanted = sum(1 for m in read_bag(small_bag) if m.topic not in unread)
+    (bar,) = bars
+    assert bar.total == wanted == 34 and bar.n == wanted
