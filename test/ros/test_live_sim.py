@@ -36,6 +36,7 @@ def _stamp(msg) -> int:
 
 
 def test_perception_node_takes_its_poses_from_the_sim_nodes_tf(live_graph):
+    from gs_perception.data.sim import SimConfig, sim_trajectory
     from gs_perception.ros.typestore import MessageTypes
 
     types, client = MessageTypes.from_rclpy(), live_graph.client
@@ -43,10 +44,19 @@ def test_perception_node_takes_its_poses_from_the_sim_nodes_tf(live_graph):
     views = client.subscribe("memory_view", types.Image)
     perception = live_graph.start("perception_node", PERCEPTION, REMAP)
     sim = live_graph.start("sim_camera_node", {**SIM, "publish_clock": False})
-    assert client.spin_until(lambda: len(views) >= 4, 90), perception.output()[-3000:] + sim.output()[-2000:]
-    by_stamp = {_stamp(m): m for m in images}
-    for view in views:
-        source = by_stamp[_stamp(view)]  # every view answers one simulated image, at its stamp
+    by_stamp = {}
+
+    def enough() -> bool:
+        by_stamp.update((_stamp(m), m) for m in images)
+        return sum(_stamp(v) in by_stamp for v in views) >= 4
+
+    assert client.spin_until(enough, 90), perception.output()[-3000:] + sim.output()[-2000:]
+    # Every view answers one simulated image, at its stamp (the client may have joined after the first ones).
+    grid = set(sim_trajectory(SimConfig(width=48, height=36, frames=8, rate_hz=4.0, held_out_every=0))[1])
+    period = round(1e9 * 8 / 4.0)
+    assert all((_stamp(v) - min(grid)) % period + min(grid) in grid for v in views)
+    for view in (v for v in views if _stamp(v) in by_stamp):
+        source = by_stamp[_stamp(view)]
         assert view.header.frame_id == source.header.frame_id == "camera_optical_frame"
         rgb = [np.frombuffer(bytes(m.data), np.uint8).reshape(36, 48, 3) / 255.0 for m in (view, source)]
         psnr = -10 * math.log10(float(np.mean((rgb[0] - rgb[1]) ** 2)))
