@@ -70,7 +70,10 @@ def run_node(make_node: Callable[[], Any], args: list[str] | None = None, thread
     except ImportError:
         raise  # no ROS 2 here: require_rclpy's message says how to get it
     except Exception as err:
-        if type(err).__name__ != "ExternalShutdownException":  # the context was shut down from outside
+        # After a Ctrl-C, an error is its echo: trimesh, for one, swallows the KeyboardInterrupt raised inside
+        # its optional imports and then fails importing (TypeError) — the user asked to stop, not a crash.
+        interrupted = STOP.is_set() or type(err).__name__ == "ExternalShutdownException"
+        if not interrupted:
             traceback.print_exc(file=sys.stderr)  # e.g. a bad parameter or a missing bundle
             code = 1
     finally:

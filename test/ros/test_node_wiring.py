@@ -147,3 +147,24 @@ def test_ros_tests_skip_naming_the_missing_package_unless_ros_is_required(tmp_pa
     assert "vision_msgs" in skipped.stdout or "rclpy cannot be imported" in skipped.stdout
     required = _pytest_without_vision_msgs(tmp_path, "1")
     assert required.returncode == 4 and "GS_PERCEPTION_REQUIRE_ROS=1" in required.stderr + required.stdout
+
+
+@pytest.mark.ros
+def test_an_error_after_ctrl_c_is_its_echo_not_a_crash(capsys):
+    from gs_perception.ros import node_main
+
+    def make_node():
+        node_main.STOP.set()  # as the SIGINT handler does, its KeyboardInterrupt swallowed by a library
+        raise TypeError("half-imported library")
+
+    try:
+        assert node_main.run_node(make_node, []) == 0
+    finally:
+        node_main.STOP.clear()
+    assert "Traceback" not in capsys.readouterr().err
+
+    def broken_node():
+        raise TypeError("a real bug")
+
+    assert node_main.run_node(broken_node, []) == 1
+    assert "a real bug" in capsys.readouterr().err
