@@ -67,13 +67,15 @@ def run_node(make_node: Callable[[], Any], args: list[str] | None = None, thread
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except KeyboardInterrupt:
         pass
-    except ImportError:
-        raise  # no ROS 2 here: require_rclpy's message says how to get it
     except Exception as err:
-        # After a Ctrl-C, an error is its echo: trimesh, for one, swallows the KeyboardInterrupt raised inside
-        # its optional imports and then fails importing (TypeError) — the user asked to stop, not a crash.
-        interrupted = STOP.is_set() or type(err).__name__ == "ExternalShutdownException"
-        if not interrupted:
+        # After a Ctrl-C, an error is its echo: a KeyboardInterrupt raised inside an import can come back as
+        # something else (trimesh swallows it in its optional imports and then fails with a TypeError;
+        # rclpy turns it into "ImportError: initialization failed"). The user asked to stop: not a crash.
+        if STOP.is_set() or type(err).__name__ == "ExternalShutdownException":
+            pass
+        elif isinstance(err, ImportError):
+            raise  # no ROS 2 here: require_rclpy's message says how to get it
+        else:
             traceback.print_exc(file=sys.stderr)  # e.g. a bad parameter or a missing bundle
             code = 1
     finally:

@@ -153,15 +153,17 @@ def test_ros_tests_skip_naming_the_missing_package_unless_ros_is_required(tmp_pa
 def test_an_error_after_ctrl_c_is_its_echo_not_a_crash(capsys):
     from gs_perception.ros import node_main
 
-    def make_node():
-        node_main.STOP.set()  # as the SIGINT handler does, its KeyboardInterrupt swallowed by a library
-        raise TypeError("half-imported library")
+    for echo in (TypeError("half-imported library"), ImportError("initialization failed")):
 
-    try:
-        assert node_main.run_node(make_node, []) == 0
-    finally:
-        node_main.STOP.clear()
-    assert "Traceback" not in capsys.readouterr().err
+        def make_node(echo=echo):
+            node_main.STOP.set()  # as the SIGINT handler does, its KeyboardInterrupt swallowed by a library
+            raise echo
+
+        try:
+            assert node_main.run_node(make_node, []) == 0
+        finally:
+            node_main.STOP.clear()
+        assert "Traceback" not in capsys.readouterr().err
 
     def broken_node():
         raise TypeError("a real bug")
