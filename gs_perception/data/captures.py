@@ -28,11 +28,11 @@ from PIL import Image
 from torch import Tensor
 
 from ..core.cameras import opengl_to_opencv
-from .nerf_synthetic import DatasetError, _read_json, _read_pose, _read_rgba
+from .nerf_synthetic import DatasetError, _image_path_or_none, _intrinsics, _read_json, _read_pose, _read_rgba
 
 #: camera_model → how to undistort it ("opencv": k1 k2 p1 p2 [k3]; "fisheye": k1..k4; None: nothing to do).
 CAMERA_MODELS = {"PINHOLE": None, "SIMPLE_PINHOLE": None, "OPENCV": "opencv", "OPENCV_FISHEYE": "fisheye"}
-_INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_model")
+_INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y", "camera_model")
 _DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 
 
@@ -153,20 +153,12 @@ def _held_out(n: int, config: CaptureConfig) -> set[int]:
     return {i for i in range(n) if i % config.test_every == offset}
 
 
-def _image_path(folder: Path, file_path: str) -> Path | None:
-    path = folder / file_path
-    for candidate in (path, path.with_name(path.name + ".png"), path.with_name(path.name + ".jpg")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _read_split(
     folder: Path, meta: dict, frames: list[dict], config: CaptureConfig, missing: list[str]
 ) -> CaptureViews | None:
     rgbs, alphas, Ks, poses, paths = [], [], [], [], []
     for frame in frames:
-        path = _image_path(folder, frame["file_path"])
+        path = _image_path_or_none(folder, frame["file_path"])
         if path is None:
             missing.append(str(frame["file_path"]))
             continue
@@ -191,19 +183,9 @@ def _read_split(
 
 
 def camera_matrix(camera: dict, width: int, height: int, where: Path) -> np.ndarray:
-    """Pinhole ``K`` [3, 3] (pixels) of one frame from fl_x/fl_y/cx/cy or camera_angle_x."""
-    w, h = int(camera.get("w", width)), int(camera.get("h", height))
-    if (w, h) != (width, height):
-        raise DatasetError(f"{where}: the transforms say {w}x{h}, the image is {width}x{height}")
-    if "fl_x" in camera:
-        fx = float(camera["fl_x"])
-        fy = float(camera.get("fl_y", fx))
-    elif "camera_angle_x" in camera:
-        fx = fy = 0.5 * w / np.tan(0.5 * float(camera["camera_angle_x"]))
-    else:
-        raise DatasetError(f"{where}: needs 'fl_x' or 'camera_angle_x' for the intrinsics")
-    cx, cy = float(camera.get("cx", 0.5 * w)), float(camera.get("cy", 0.5 * h))
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    """Pinhole ``K`` [3, 3] (pixels) of one frame: the NeRF-synthetic rules (fl_x/fl_y/cx/cy, else
+    camera_angle_x[/y]) applied to the frame's own fields over the file's."""
+    return _intrinsics(camera, width, height, where).K(dtype=torch.float64).numpy()
 
 
 def undistort(

@@ -128,25 +128,24 @@ def _read_json(json_path: Path) -> dict:
 
 
 def _image_path_or_none(folder: Path, file_path: str) -> Path | None:
-    """The frame's image file (trying a missing ``.png`` extension, as the Blender dataset needs), or None."""
+    """The frame's image file, or None. A missing extension is tried as ``.png`` (the Blender dataset writes
+    "./train/r_0") and ``.jpg``."""
     path = folder / file_path
-    for candidate in (path, path.with_name(path.name + ".png")):
+    for candidate in (path, path.with_name(path.name + ".png"), path.with_name(path.name + ".jpg")):
         if candidate.is_file():
             return candidate
     return None
 
 
 def _resolve_image(folder: Path, file_path: str, json_path: Path) -> Path:
-    """The image of a frame; the Blender dataset writes paths like "./train/r_0" without the extension."""
-    path = folder / file_path
-    if path.is_file():
-        return path
-    with_png = path.with_name(path.name + ".png")
-    if with_png.is_file():
-        return with_png
-    raise DatasetError(
-        f"{path}: image listed in {json_path.name} does not exist (also tried {with_png.name})"
-    )
+    """The image of a frame, or a DatasetError naming it."""
+    path = _image_path_or_none(folder, file_path)
+    if path is None:
+        missing = folder / file_path
+        raise DatasetError(
+            f"{missing}: image listed in {json_path.name} does not exist (also tried {missing.name}.png)"
+        )
+    return path
 
 
 def _read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:

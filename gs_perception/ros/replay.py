@@ -38,7 +38,7 @@ from .bag_io import BagMessage, BagReader, BagReadWarning, BagWriter
 from .outputs import object_messages, output_messages
 from .replay_metrics import ReplayMetrics, summarise
 from .sim_bag import SimTopics
-from .typestore import MessageTypes
+from .typestore import MESSAGE_TYPE_NAMES, MessageTypes
 
 _SIM = SimTopics()
 
@@ -116,17 +116,17 @@ class ReplayInputError(ValueError):
     """The bag lacks what a live frame needs; the message lists the bag's topics and the remap flags."""
 
 
-_IMAGE, _INFO, _POSE = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "geometry_msgs/msg/PoseStamped"
+_IMAGE, _INFO, _POSE = (MESSAGE_TYPE_NAMES[n] for n in ("Image", "CameraInfo", "PoseStamped"))
 INPUT_TYPES: dict[str, str] = {
     "image": _IMAGE,
     "camera_info": _INFO,
     "depth": _IMAGE,
     "pose": _POSE,
-    "tf": "tf2_msgs/msg/TFMessage",
+    "tf": MESSAGE_TYPE_NAMES["TFMessage"],
     "eval_image": _IMAGE,
     "eval_camera_info": _INFO,
     "eval_pose": _POSE,
-    "ground_truth": "vision_msgs/msg/Classification",
+    "ground_truth": MESSAGE_TYPE_NAMES["Classification"],
 }
 """The message type replay reads on each :class:`ReplayTopics` topic."""
 

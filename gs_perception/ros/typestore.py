@@ -154,7 +154,14 @@ class MessageTypes:
         if name in classes:
             return classes[name]
         if self.__dict__.get("backend") == "rclpy" and name in MESSAGE_TYPE_NAMES:
-            classes[name] = _import_rclpy_class(MESSAGE_TYPE_NAMES[name])
+            missing = self.__dict__.setdefault("_missing", {})
+            if name in missing:  # a failed import is not retried on every frame (sim_frame_messages asks)
+                raise MissingMessagePackageError(missing[name])
+            try:
+                classes[name] = _import_rclpy_class(MESSAGE_TYPE_NAMES[name])
+            except MissingMessagePackageError as err:
+                missing[name] = str(err)
+                raise
             return classes[name]
         raise AttributeError(f"no message type {name!r}; known: {', '.join(sorted(MESSAGE_TYPE_NAMES))}")
 
