@@ -7,7 +7,9 @@ Subcommands:
     generate-dataset  meshes (shapes10, ModelNet, a folder) → views → Gaussians → feature caches, resumable
     train-ssl     self-supervised training of the image and Gaussian encoders on a generated dataset
     evaluate      the study's tables (and the corrected ones) for SSL runs, t-SNE figures, the encoder bundle
+    pack-bundle   re-save an encoder bundle with int8 weights (a quarter of the size) for shipping
     sim-bag       a simulated camera orbiting objects → a ROS 2 bag (sqlite3 or mcap) with held-out frames
+    capture-bag   a posed photo capture (transforms.json) → a ROS 2 bag without depth
     replay        the perception node's pipeline over a ROS 2 bag, without ROS → output bag + metrics
     demo          end to end on CPU: sim bag → replay → memory views, predictions, metrics, one picture
 
@@ -40,7 +42,12 @@ def _load_mesh(args: argparse.Namespace):
 
     if args.mesh is not None:
         return load_mesh(args.mesh)
-    return make_shape(args.shape, args.shape_seed)
+    return make_shape(_subject(args), args.shape_seed)
+
+
+def _subject(args: argparse.Namespace) -> str:
+    """What render-views and fit-demo show: the --mesh file, else the --shape (default chair)."""
+    return str(args.mesh) if args.mesh is not None else (args.shape or "chair")
 
 
 def cmd_render_views(args: argparse.Namespace) -> int:
@@ -100,7 +107,7 @@ def cmd_fit_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     view_cfg = dataclass_from_args(ViewRenderConfig, args, "view-")
     views = write_nerf_synthetic(out / "views", _load_mesh(args), view_cfg)
-    print(f"[1/3] rendered {view_cfg.n_train}+{view_cfg.n_test} views of '{args.shape}' → {views}")
+    print(f"[1/3] rendered {view_cfg.n_train}+{view_cfg.n_test} views of '{_subject(args)}' → {views}")
     fitted = fit_folder(views, out / "object.ply", _fit_config(args), view_cfg.background, args.device)
     r = fitted.result
     print(f"[2/3] fitted {r.num_gaussians} Gaussians in {r.seconds:.1f} s on {r.backend} → {fitted.ply_path}")
@@ -150,14 +157,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack_bundle(args: argparse.Namespace) -> int:
+    from .models.bundle import load_bundle, save_bundle
+
+    b = load_bundle(args.bundle)
+    packed = {"from": str(args.bundle), "weights": args.weights, "by": "gs-perception pack-bundle"}
+    provenance = {**b.provenance, "packed": packed}
+    out = save_bundle(
+        args.out,
+        b.model,
+        b.feature_spec,
+        b.class_names,
+        b.classifier,
+        b.train_config,
+        provenance,
+        args.weights,
+    )
+    mb = lambda path: f"{path.stat().st_size / 1e6:.1f} MB"  # noqa: E731
+    print(f"{args.bundle} ({mb(args.bundle)}) → {out} ({mb(out)}, {args.weights} weights)")
+    return 0
+
+
 def _add_mesh_args(p: argparse.ArgumentParser) -> None:
     from .data.shapes import SHAPE_NAMES
 
-    p.add_argument(
-        "--shape", default="chair", choices=SHAPE_NAMES, help="built-in procedural object (default: chair)"
+    what = p.add_mutually_exclusive_group()  # one object: refuse --shape with --mesh rather than pick one
+    what.add_argument(
+        "--shape", default=None, choices=SHAPE_NAMES, help="built-in procedural object (default: chair)"
     )
+    what.add_argument("--mesh", type=Path, default=None, help="a mesh file instead of a built-in shape")
     p.add_argument("--shape-seed", type=int, default=0, help="seed of the object's proportions (default: 0)")
-    p.add_argument("--mesh", type=Path, default=None, help="a mesh file instead of a built-in shape")
 
 
 def _add_fit_args(p: argparse.ArgumentParser) -> None:
@@ -254,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML preset overriding EvalConfig")
     add_dataclass_args(p, EvalConfig)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("pack-bundle", help="re-save an encoder bundle compactly (int8 weights) for shipping")
+    p.add_argument("bundle", type=Path, help="bundle file (`evaluate` writes <out>/bundle.pt)")
+    p.add_argument("--out", type=Path, required=True, help="the packed bundle file to write")
+    p.add_argument(
+        "--weights", default="int8", choices=("int8", "float32"), help="weight storage (default: int8)"
+    )
+    p.set_defaults(func=cmd_pack_bundle)
 
     from .cli_online import add_online_commands
 

@@ -2,6 +2,8 @@
 
 - ``sim-bag --out BAG``: a simulated camera orbiting procedural objects or meshes → a real ROS 2 bag (image,
   camera_info, depth, pose, tf; held-out frames and ground-truth labels on /eval/*).
+- ``capture-bag CAPTURE --out BAG``: a posed photo capture (transforms.json) → the same kind of bag without
+  depth (a monocular camera), held-out photos on /eval/*.
 - ``replay BAG --out DIR``: the perception node's pipeline over a bag → output bag, metrics.json, memory.ply
   (``--overwrite`` replaces an existing DIR, once the new output is complete).
 - ``demo``: sim-bag of a procedural object (``--shape``) or a mesh file (``--mesh``) → replay → a picture
@@ -22,6 +24,9 @@ from .data.sim import SimConfig
 
 DEFAULT_BUNDLE = Path("runs/shapes10/eval/bundle.pt")
 """Where the documented shapes10 training commands (README, docs/results.md) leave the encoder bundle."""
+SHIPPED_BUNDLE = Path(__file__).resolve().parent / "assets" / "demo_bundle.pt"
+"""The small bundle that ships in the package, so a fresh clone's demo names classes (`make demo-bundle`
+builds it; its provenance: gs_perception/assets/README.md)."""
 # Object 7 of its class is a test object of the shapes10 presets (never trained on), in the study's grey
 # material like the data the documented bundle was trained on (docs/results.md).
 DEMO_SIM = SimConfig(objects=("chair",), object_seed=7, appearance=AppearanceConfig(mode="fixed"))
@@ -39,6 +44,17 @@ def cmd_sim_bag(args: argparse.Namespace) -> int:
         f"{summary.frames} frames + {summary.held_out} held out → {summary.path} ({summary.storage}): "
         f"{counts}"
     )
+    return 0
+
+
+def cmd_capture_bag(args: argparse.Namespace) -> int:
+    from .data.captures import CaptureConfig, load_capture
+    from .ros.sim_bag import capture_frames, write_sim_bag
+
+    capture = load_capture(args.capture, dataclass_from_args(CaptureConfig, args))
+    summary = write_sim_bag(capture_frames(capture, args.rate), args.out, storage=args.storage)
+    where = f"{summary.path} ({summary.storage})"
+    print(f"{summary.frames} photos + {summary.held_out} held out → {where}, no depth")
     return 0
 
 
@@ -61,12 +77,18 @@ def _with_bundle(config, bundle: Path):
     return replace(config, pipeline=replace(config.pipeline, recognition=recognition))
 
 
+def demo_bundle() -> Path | None:
+    """The demo's encoder bundle: :data:`DEFAULT_BUNDLE` when it exists, else :data:`SHIPPED_BUNDLE`."""
+    return next((path for path in (DEFAULT_BUNDLE, SHIPPED_BUNDLE) if path.is_file()), None)
+
+
 def demo_replay_base():
-    """The demo's ReplayConfig before flags (and the defaults its help shows): with :data:`DEFAULT_BUNDLE`
-    when that exists, which --pipeline-recognition-bundle and --bundle override."""
+    """The demo's ReplayConfig before flags (and the defaults its help shows): with :func:`demo_bundle`,
+    which --pipeline-recognition-bundle and --bundle override."""
     from .ros.replay import ReplayConfig
 
-    return _with_bundle(ReplayConfig(), DEFAULT_BUNDLE) if DEFAULT_BUNDLE.is_file() else ReplayConfig()
+    bundle = demo_bundle()
+    return ReplayConfig() if bundle is None else _with_bundle(ReplayConfig(), bundle)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -87,6 +109,8 @@ def _print_metrics(result) -> None:
         f"held-out memory-render PSNR {psnr} over {m.heldout_frames} frames; step latency mean "
         f"{m.latency_ms_mean or 0:.0f} ms, p95 {m.latency_ms_p95 or 0:.0f} ms"
     )
+    if m.insertion_depth and m.insertion_depth != "from depth images":
+        print(f"insertion depth: {m.insertion_depth}")
     if m.predicted:
         truth = f" (ground truth {', '.join(m.ground_truth)})" if m.ground_truth else ""
         print(f"predicted: {', '.join(m.predicted)}{truth}; accuracy {m.accuracy}")
@@ -126,9 +150,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     if not replay_config.pipeline.recognition.bundle:
         print(
-            f"      no encoder bundle ({DEFAULT_BUNDLE} missing; see README 'Self-supervised training'): "
-            "memory only"
+            f"      no encoder bundle ({DEFAULT_BUNDLE} and {SHIPPED_BUNDLE} missing; see README "
+            "'Self-supervised training'): memory only"
         )
+    elif Path(replay_config.pipeline.recognition.bundle) == SHIPPED_BUNDLE:
+        print(f"      classes from the shipped demo bundle ({SHIPPED_BUNDLE}; see its README.md)")
     result = replay(out / "sim_bag", out / "replay", replay_config, show_progress=not args.quiet)
     print("[2/3] replayed the bag through the pipeline:")
     _print_metrics(result)
@@ -165,6 +191,20 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
     add_dataclass_args(p, SimConfig)
     p.set_defaults(func=cmd_sim_bag)
 
+    from .data.captures import CaptureConfig
+
+    p = sub.add_parser(
+        "capture-bag", help="a posed photo capture (transforms.json) → a ROS 2 bag without depth"
+    )
+    p.add_argument(
+        "capture", type=Path, help="capture folder (transforms.json or transforms_{train,test}.json)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="bag folder to create (must not exist)")
+    p.add_argument("--rate", type=float, default=4.0, help="photos per second of bag time")
+    p.add_argument("--storage", default="sqlite3", choices=("sqlite3", "mcap"), help="bag storage format")
+    add_dataclass_args(p, CaptureConfig)
+    p.set_defaults(func=cmd_capture_bag)
+
     from .ros.replay import ReplayConfig
 
     p = sub.add_parser("replay", help="run the perception pipeline over a ROS 2 bag (no ROS needed)")
@@ -196,7 +236,10 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
         help="a mesh file the camera orbits instead (its folder names the class)",
     )
     p.add_argument(
-        "--bundle", type=Path, default=None, help=f"encoder bundle (default {DEFAULT_BUNDLE} if present)"
+        "--bundle",
+        type=Path,
+        default=None,
+        help=f"encoder bundle (default {DEFAULT_BUNDLE} if present, else the shipped demo bundle)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_args(p, SimConfig, "sim-", DEMO_SIM)

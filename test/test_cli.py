@@ -91,14 +91,17 @@ COMMANDS = sorted(
         "train-ssl",
         "evaluate",
         "sim-bag",
+        "capture-bag",
         "replay",
         "demo",
+        "pack-bundle",
     ]
 )
 
 
 def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[type, str, object]]:
     """(config class, flag prefix, the config ``command`` runs with), built by the command's own code."""
+    from gs_perception.data.captures import CaptureConfig
     from gs_perception.data.generate import DatasetConfig
     from gs_perception.data.sim import SimConfig
     from gs_perception.eval.ssl_eval import EvalConfig
@@ -115,6 +118,8 @@ def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[typ
         "train-ssl": lambda: [(SSLConfig, "", cli.config_from_args(SSLConfig, args))],
         "evaluate": lambda: [(EvalConfig, "", cli.config_from_args(EvalConfig, args))],
         "sim-bag": lambda: [(SimConfig, "", dataclass_from_args(SimConfig, args, "", sim_yaml))],
+        "capture-bag": lambda: [(CaptureConfig, "", dataclass_from_args(CaptureConfig, args))],
+        "pack-bundle": lambda: [],
         "replay": lambda: [(ReplayConfig, "", cli_online._replay_config(args))],
         "demo": lambda: list(zip((SimConfig, ReplayConfig), ("sim-", ""), cli_online.demo_configs(args))),
     }
@@ -226,3 +231,12 @@ def test_invalid_thread_settings_are_a_clear_error(value, monkeypatch, capsys):
 def test_auto_means_torch_chooses():
     assert thread_setting({"GS_PERCEPTION_THREADS": "auto"}) is None
     assert thread_setting({"GS_PERCEPTION_THREADS": " 3 "}) == 3
+
+
+@pytest.mark.parametrize("command", ["render-views", "fit-demo"])
+def test_shape_and_mesh_together_are_refused_not_silently_resolved(command, tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([command, "--out", str(tmp_path / "o"), "--shape", "mug", "--mesh", str(tmp_path / "cup.obj")])
+    assert caught.value.code == 2
+    assert "argument --mesh: not allowed with argument --shape" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from . import memory_depth
 from . import memory_ops as ops
 from .cameras import Intrinsics, viewmat_from_pose
 from .fit import _cloud, _parameters
@@ -73,8 +74,13 @@ class MemoryConfig:
     """New Gaussians' standard deviation as a fraction of their sample spacing (depth · stride / fx)."""
     max_new_per_frame: int = 4000
     """At most this many Gaussians inserted per keyframe (evenly spread over the candidates)."""
-    default_depth_m: float = 1.5
-    """Without depth, unexplained pixels with no partial rendering are placed this far along their ray."""
+    default_depth_m: float = 0.0
+    """Without depth images: unexplained pixels that the memory does not partly render are placed at this
+    z-depth (metres). 0: found by the memory, where the keyframes' optical axes converge (memory_depth.py)."""
+    depthless_wait_keyframes: int = 10
+    """Without depth images and before the axes converge, at most this many keyframes wait for insertion …"""
+    fallback_depth_m: float = 1.5
+    """… after which they are inserted at this z-depth, with a warning (metres)."""
     new_opacity: float = 0.5
     """Opacity of inserted Gaussians."""
     sh_degree: int = 0
@@ -179,11 +185,19 @@ class GaussianMemory:
         return InsertResult(keyframe, reason, inserted, self.num_gaussians, time.perf_counter() - start)
 
     def _insert(self, kf: Keyframe) -> int:
+        """Insert Gaussians for ``kf``; without depth where :mod:`.memory_depth` says (maybe later)."""
+        if kf.depth is not None:
+            self._depthless.note(memory_depth.DepthGuess(None, "sensor", "from depth images"))
+            return self._insert_at(kf, self.config.fallback_depth_m)  # the depth image wins everywhere
+        poses = [k.T_world_cam for k in self._keyframes if k.depth is None] + [kf.T_world_cam]
+        return sum(self._insert_at(k, z) for k, z in self._depthless.ready(kf, torch.stack(poses)))
+
+    def _insert_at(self, kf: Keyframe, default_depth: float) -> int:
         with torch.no_grad():
             out = self._render_cloud(_cloud(self._params), kf.viewmat[None], kf.K[None], *kf.size)
         rgb, alpha, depth = out.colors[0], out.alphas[0, ..., 0], out.depths[0, ..., 0]
         unexplained = ops.unexplained_pixels(kf, rgb, alpha, depth, self.config)
-        new = ops.seed_gaussians(kf, unexplained, alpha, depth, self.config)
+        new = ops.seed_gaussians(kf, unexplained, alpha, depth, self.config, default_depth)
         if new.num:
             ops.edit_parameters(self._params, self._optimizers, extra=new)
             self._inserted_total += new.num
@@ -339,6 +353,7 @@ class GaussianMemory:
             return MemoryStats(
                 self._frames, len(self._keyframes), self.num_gaussians, self._steps, self._pending,
                 self._inserted_total, self._pruned_total, self._last_stamp, self._alive(),
+                self._depthless.text,
             )  # fmt: skip
 
     def extract_region(
@@ -392,3 +407,4 @@ class GaussianMemory:
         self._gen = seeded_generator(c.seed)
         self._frames = self._steps = self._pending = self._inserted_total = self._pruned_total = 0
         self._last_stamp: int | None = None
+        self._depthless = memory_depth.DepthlessInsertion(c)

@@ -68,7 +68,8 @@ class MemoryRender:
 class MemoryStats:
     """Counters of a memory, consistent with each other (copied under the lock): frames seen, keyframes
     stored, Gaussians now, optimisation steps run and still owed, Gaussians inserted and pruned so far, the
-    last frame's stamp, and whether the worker thread runs."""
+    last frame's stamp, whether the worker thread runs, and where insertion places what the memory has not
+    seen ('' before the first keyframe; see :mod:`.memory_depth`)."""
 
     frames: int
     keyframes: int
@@ -79,6 +80,7 @@ class MemoryStats:
     pruned_total: int
     last_stamp_ns: int | None
     worker_alive: bool
+    insertion_depth: str = ""
 
 
 @dataclass
@@ -178,13 +180,19 @@ def unexplained_pixels(
 
 
 def seed_gaussians(
-    kf: Keyframe, unexplained: Tensor, alpha: Tensor, depth: Tensor, config: MemoryConfig
+    kf: Keyframe,
+    unexplained: Tensor,
+    alpha: Tensor,
+    depth: Tensor,
+    config: MemoryConfig,
+    default_depth: float,
 ) -> GaussianCloud:
     """New Gaussians at every ``insert_stride``-th unexplained pixel (both axes), at most
     ``max_new_per_frame`` (evenly spread over the candidates: deterministic and spatially uniform).
 
     Depth per pixel: the measurement when the keyframe has depth; else the rendered ``depth`` where the memory
-    is partly there (alpha ≥ 0.1), else ``default_depth_m``. Colour is the pixel's, rotation identity (wxyz),
+    is partly there (alpha ≥ 0.1), else ``default_depth`` (metres; :mod:`.memory_depth` chooses it). Colour
+    is the pixel's, rotation identity (wxyz),
     isotropic standard deviation ``insert_scale · depth · stride / fx`` (∝ the samples' world spacing).
     Returns a cloud on the keyframe's device (possibly empty).
     """
@@ -200,7 +208,7 @@ def seed_gaussians(
         z = kf.depth[v, u]
     else:
         z = torch.where(alpha[v, u] >= _PARTIAL_ALPHA, depth[v, u], torch.zeros_like(depth[v, u]))
-        z = torch.where(torch.isfinite(z) & (z > 0), z, torch.full_like(z, config.default_depth_m))
+        z = torch.where(torch.isfinite(z) & (z > 0), z, torch.full_like(z, default_depth))
     K, T = kf.K, kf.T_world_cam
     p_cam = torch.stack(
         [(u.to(z) + 0.5 - K[0, 2]) / K[0, 0] * z, (v.to(z) + 0.5 - K[1, 2]) / K[1, 1] * z, z], -1
@@ -391,7 +399,9 @@ def validate_config(c: MemoryConfig) -> None:
          "insert_stride, max_gaussians, max_keyframes, window_keyframes and prune_every must be >= 1"),
         (min(c.random_old_keyframes, c.steps_per_keyframe, c.max_new_per_frame, c.max_pending_steps) >= 0,
          "random_old_keyframes, steps_per_keyframe, max_new_per_frame, max_pending_steps must be >= 0"),
-        (c.default_depth_m > 0 and c.insert_scale > 0, "default_depth_m and insert_scale must be positive"),
+        (c.default_depth_m >= 0, "default_depth_m must be ≥ 0 (0: estimated)"),
+        (c.fallback_depth_m > 0 and c.insert_scale > 0, "fallback_depth_m and insert_scale must be positive"),
+        (c.depthless_wait_keyframes >= 0, "depthless_wait_keyframes must be ≥ 0"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:

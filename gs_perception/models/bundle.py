@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -37,6 +38,35 @@ _PAYLOAD_KEYS = tuple(
     "format version model_state model_config in_channels feature_spec class_names classifier train_config "
     "provenance".split()
 )
+
+
+WeightStorage = Literal["float32", "int8"]
+"""How a bundle stores its weights: as trained, or conv/linear weights as int8 with one float32 scale per
+output channel (a quarter of the size; how much embeddings change: test_bundle.py, docs/benchmarks.md)."""
+
+
+def quantise_int8(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Symmetric per-output-channel int8 of every floating tensor with two or more dimensions (conv and linear
+    weights): ``w ≈ q · scale[out]`` with ``q`` in [-127, 127]. Other tensors (biases, batch-norm) stay as
+    they are. Returns (state with int8 weights, {name: [out] float32 scales})."""
+    quantised, scales = dict(state), {}
+    for name, w in state.items():
+        if w.is_floating_point() and w.dim() >= 2:
+            w = w.float()
+            scale = w.flatten(1).abs().amax(dim=1).clamp_min(1e-12) / 127.0
+            shape = (-1,) + (1,) * (w.dim() - 1)
+            quantised[name] = (w / scale.view(shape)).round().clamp(-127, 127).to(torch.int8)
+            scales[name] = scale
+    return quantised, scales
+
+
+def dequantise_int8(state: dict[str, Tensor], scales: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The inverse of :func:`quantise_int8`: float32 ``q · scale`` for every tensor that has a scale."""
+    out = dict(state)
+    for name, scale in scales.items():
+        q = state[name]
+        out[name] = q.float() * scale.float().view((-1,) + (1,) * (q.dim() - 1))
+    return out
 
 
 class BundleError(ValueError):
@@ -136,6 +166,7 @@ def save_bundle(
     classifier: LinearClassifier | None = None,
     train_config: dict | None = None,
     provenance: dict | None = None,
+    weights: WeightStorage = "float32",
 ) -> Path:
     """Write one bundle file atomically (an interrupted save leaves any previous file intact).
 
@@ -148,16 +179,24 @@ def save_bundle(
         train_config: The SSL run's resolved config (JSON types); None stores {}.
         provenance: Where the weights came from, e.g. the run's config.json 'provenance'; None records
             this process's (git SHA, versions).
+        weights: 'float32' (as trained) or 'int8' (see :data:`WeightStorage`); loading is the same.
 
     Raises:
         ValueError: The parts do not fit together (channels, class count, embedding width) or a dict holds
             non-JSON values.
     """
     _check_parts(model, feature_spec, class_names, classifier)
+    if weights not in ("float32", "int8"):
+        raise ValueError(f"weights must be 'float32' or 'int8', got {weights!r}")
+    state, scales = {k: v.detach().cpu() for k, v in model.state_dict().items()}, {}
+    if weights == "int8":
+        state, scales = quantise_int8(state)
     payload = {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_state": state,
+        "weights": weights,
+        "weight_scales": scales,
         "model_config": to_json_types(dataclasses.asdict(model.config), "model config"),
         "in_channels": int(model.in_channels),
         "feature_spec": feature_spec.to_dict(),
@@ -218,7 +257,8 @@ def load_bundle(
     try:
         config = config_from_dict(DualEncoderConfig, payload["model_config"])
         model = DualEncoder(config, int(payload["in_channels"]))
-        model.load_state_dict(payload["model_state"], strict=True)
+        state = dequantise_int8(payload["model_state"], payload.get("weight_scales", {}))
+        model.load_state_dict(state, strict=True)
         raw = payload["classifier"]
         classifier = None if raw is None else LinearClassifier(**raw).to(map_location)
         bundle = Bundle(

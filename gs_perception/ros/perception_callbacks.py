@@ -263,7 +263,8 @@ class WarningThrottle:
 
 
 def diagnostics_message(types: Any, stamp: Any, stats: Any, worker: Any, elapsed_s: float) -> Any:
-    """/diagnostics status: keyframes, Gaussians, frames received/processed/dropped/failed, step rate."""
+    """/diagnostics status: keyframes, Gaussians, frames received/processed/dropped/failed, step rate, and
+    where insertion places what the memory has not seen (what it assumes without depth images)."""
     status_cls = types.DiagnosticStatus
     values = {
         "keyframes": stats.keyframes,
@@ -273,6 +274,7 @@ def diagnostics_message(types: Any, stamp: Any, stats: Any, worker: Any, elapsed
         "frames_dropped": worker.dropped,
         "frames_failed": worker.failed,
         "step_rate_hz": f"{worker.processed / max(elapsed_s, 1e-9):.2f}",
+        "insertion_depth": stats.insertion_depth or "no keyframe yet",
     }
     status = status_cls(
         # The class constants: rclpy's `byte` field wants b"\x00", rosbags' an int.

@@ -38,6 +38,8 @@ class ReplayMetrics:
         unreadable_messages: Recorded messages that could not be read: lost to a damaged (cut) bag, or
             undecodable. None when the bag was damaged and nothing tells how many it had.
         bag_damage: What was wrong with a damaged bag, one line per file (empty for an intact bag).
+        insertion_depth: Where the memory placed what it had not seen: 'from depth images', or what it
+            assumed without them (core/memory_depth.py); '' without keyframes.
     """
 
     frames: int
@@ -61,6 +63,7 @@ class ReplayMetrics:
     wall_s: float
     unreadable_messages: int | None = 0
     bag_damage: list[str] = field(default_factory=list)
+    insertion_depth: str = ""
 
 
 def _stat(values: list[float], fn) -> float | None:
@@ -113,4 +116,5 @@ def summarise(
         wall_s=wall_s,
         unreadable_messages=unreadable,
         bag_damage=list(damage or []),
+        insertion_depth=records[-1].stats.insertion_depth if records else "",
     )

@@ -12,11 +12,14 @@ frame's own ``frame_id`` is not used, so TF and image headers always agree).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gs_perception.core.cameras import Intrinsics
+from gs_perception.core.frames import Frame
+from gs_perception.data.captures import Capture
 from gs_perception.data.sim import SimFrame
 
 from . import conversions as cv
@@ -142,3 +145,22 @@ def sim_frame_messages(types: MessageTypes, sim: SimFrame, topics: SimTopics) ->
 def _write_frame(writer: BagWriter, types: MessageTypes, sim: SimFrame, topics: SimTopics) -> None:
     for topic, msg in sim_frame_messages(types, sim, topics):
         writer.write(topic, msg, int(sim.frame.stamp_ns))
+
+
+def capture_frames(capture: Capture, rate_hz: float = 4.0) -> Iterator[SimFrame]:
+    """A posed photo capture as a camera stream without depth (what a monocular robot camera records).
+
+    The training views are live frames in file order, one every ``1 / rate_hz`` seconds from t = 1 s; the
+    held-out views follow the last one at the same rate (on the /eval topics, so they measure the final
+    memory). Poses: the capture's camera→world (OpenCV axes); images after its undistortion and resizing.
+    Ground truth: none (a capture names no classes).
+    """
+    period_ns = round(1e9 / rate_hz)
+    views = [(capture.train, False)] + ([(capture.test, True)] if capture.test is not None else [])
+    k = 0
+    for split, held_out in views:
+        for rgb, K, T in zip(split.rgb, split.K, split.T_world_cam):
+            k += 1
+            intrinsics = Intrinsics.from_K(K, int(rgb.shape[1]), int(rgb.shape[0]))
+            frame = Frame(rgb.contiguous(), intrinsics, T.float(), 10**9 + k * period_ns)
+            yield SimFrame(frame, held_out, ())

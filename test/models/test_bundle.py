@@ -15,7 +15,9 @@ from gs_perception.models.bundle import (
     BundleError,
     FeatureSpec,
     LinearClassifier,
+    dequantise_int8,
     load_bundle,
+    quantise_int8,
     save_bundle,
 )
 from gs_perception.models.dual_encoder import DualEncoder, DualEncoderConfig
@@ -220,3 +222,38 @@ def test_feature_spec_normalises_and_checks_its_sources():
         FeatureSpec.from_configs(SAMPLE, (24, 24), (1, 1, 1))
     with pytest.raises(ValueError, match="unknown feature group"):
         dataclasses.replace(SPEC, feature_groups=("xyz", "normals"))
+
+
+def test_int8_quantisation_by_hand_and_its_error_bound():
+    w = torch.tensor([[1.0, -0.3, 0.25], [0.1, 0.4, -0.4]])
+    q, scales = quantise_int8({"w": w, "b": torch.tensor([0.3, 0.7])})
+    torch.testing.assert_close(scales["w"], torch.tensor([1.0, 0.4]) / 127)
+    # Row 0: -0.3·127 = -38.1, 0.25·127 = 31.75; row 1 in steps of 0.4/127: 0.1 → 31.75.
+    assert q["w"].dtype == torch.int8 and q["w"].tolist() == [[127, -38, 32], [32, 127, -127]]
+    assert "b" not in scales and torch.equal(q["b"], torch.tensor([0.3, 0.7]))  # 1-D tensors stay as they are
+    back = dequantise_int8(q, scales)
+    assert bool(((back["w"] - w).abs() <= scales["w"][:, None] / 2 + 1e-9).all())
+
+
+def test_int8_bundle_is_a_quarter_of_the_size_and_embeds_like_the_float_one(saved, tmp_path):
+    path, model, classifier = saved
+    small = save_bundle(tmp_path / "int8.pt", model, SPEC, CLASSES, classifier, weights="int8")
+    weights = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    assert path.stat().st_size - small.stat().st_size > 0.7 * weights  # conv/linear weights: 4 bytes → 1
+    exact, quantised = load_bundle(path), load_bundle(small, expected=SPEC)
+    assert all(p.dtype == torch.float32 for p in quantised.model.parameters())
+    g = torch.Generator().manual_seed(0)
+    views, gaussians = torch.rand(4, 3, 3, 32, 32, generator=g), torch.randn(4, 64, 6, generator=g)
+    for a, b in (
+        (exact.embed_views(views), quantised.embed_views(views)),
+        (exact.embed_gaussians(gaussians), quantised.embed_gaussians(gaussians)),
+    ):
+        # A random ResNet (16-wide head) is the hard case: 3–4 % relative change, cosine ≥ 0.998 here; the
+        # shipped demo bundle's figures are in docs/benchmarks.md.
+        assert float((a - b).norm() / a.norm()) < 0.06
+        assert float(torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1)).min()) > 0.997
+    torch.testing.assert_close(
+        quantised.predict(views).scores, exact.predict(views).scores, atol=0.02, rtol=0
+    )
+    with pytest.raises(ValueError, match="weights must be"):
+        save_bundle(tmp_path / "bad.pt", model, SPEC, weights="fp8")

@@ -96,12 +96,13 @@ def test_diagnostics_message_reports_the_counters_and_serialises(tmp_path):
     from gs_perception.ros.typestore import MessageTypes
 
     types = MessageTypes.from_typestore()
-    stats = MemoryStats(10, 4, 1234, 80, 0, 1300, 66, 5, True)
+    stats = MemoryStats(10, 4, 1234, 80, 0, 1300, 66, 5, True, "no depth images: 4.20 m, where …")
     msg = diagnostics_message(types, cv.ns_to_stamp(types, 5), stats, WorkerStats(10, 8, 2, 1), 4.0)
     values = {kv.key: kv.value for kv in msg.status[0].values}
     assert (
         values["gaussians"] == "1234" and values["frames_dropped"] == "2" and values["step_rate_hz"] == "2.00"
     )
+    assert values["insertion_depth"] == "no depth images: 4.20 m, where …"
     assert msg.status[0].level == types.DiagnosticStatus.WARN  # a failed frame
     with BagWriter(tmp_path / "bag") as writer:
         writer.write("/diagnostics", msg, 5)
