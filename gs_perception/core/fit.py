@@ -19,6 +19,7 @@ from torch import Tensor
 from .cameras import backproject_depth, viewmat_from_pose
 from .gaussians import GaussianCloud
 from .metrics import psnr, ssim
+from .parameters import cloud_from_parameters, gaussian_parameters, per_parameter_adam
 from .render import render, resolve_backend
 from .strategy import make_strategy
 
@@ -218,41 +219,6 @@ def _depth_points(views: FitViews) -> tuple[Tensor, Tensor]:
     return torch.cat(pts), torch.cat(cols)
 
 
-def _parameters(cloud: GaussianCloud, device: torch.device) -> torch.nn.ParameterDict:
-    """gsplat's parameter names (its strategies need them); opacities are logits, scales logs."""
-    p = {
-        "means": cloud.means,
-        "scales": cloud.log_scales,
-        "quats": cloud.quats,
-        "opacities": cloud.opacity_logits,
-        "sh0": cloud.sh[:, :1],
-    }
-    if cloud.sh.shape[1] > 1:
-        p["shN"] = cloud.sh[:, 1:]
-    return torch.nn.ParameterDict(
-        {k: torch.nn.Parameter(v.detach().clone().to(device)) for k, v in p.items()}
-    )
-
-
-def _cloud(params: torch.nn.ParameterDict) -> GaussianCloud:
-    sh = params["sh0"] if "shN" not in params else torch.cat([params["sh0"], params["shN"]], dim=1)
-    return GaussianCloud(params["means"], params["scales"], params["quats"], params["opacities"], sh)
-
-
-def _optimizers(params: torch.nn.ParameterDict, config: FitConfig, scene_scale: float):
-    lrs = {
-        "means": config.lr_means * scene_scale,
-        "scales": config.lr_scales,
-        "quats": config.lr_quats,
-        "opacities": config.lr_opacities,
-        "sh0": config.lr_sh0,
-        "shN": config.lr_sh0 / 20.0,
-    }
-    return {
-        k: torch.optim.Adam([{"params": [v], "lr": lrs[k], "name": k}], eps=1e-15) for k, v in params.items()
-    }
-
-
 def fit_gaussians(
     train: FitViews,
     config: FitConfig = FitConfig(),
@@ -279,9 +245,12 @@ def fit_gaussians(
     device = torch.device(device)
     backend = resolve_backend(config.backend, device)
     cloud, init = initial_cloud(train, config, points, points_rgb)
-    params = _parameters(cloud, device)
+    params = gaussian_parameters(cloud, device)
     scene_scale = scene_frame(train.T_world_cam)[1] / 3.0  # ≈ 1 for cameras 3 m from what they look at
-    optimizers = _optimizers(params, config, scene_scale)
+    c = config
+    optimizers = per_parameter_adam(
+        params, c.lr_means * scene_scale, c.lr_scales, c.lr_quats, c.lr_opacities, c.lr_sh0
+    )
     strategy, state = make_strategy(config, scene_scale)
     decay = 0.01 ** (1.0 / max(config.steps, 1))
     views = _to_device(train, device)
@@ -298,7 +267,7 @@ def fit_gaussians(
         if progress is not None:
             progress(step, {"loss": losses[-1], "gaussians": counts[-1]})
     seconds = time.perf_counter() - start
-    final = _cloud(params).detach()
+    final = cloud_from_parameters(params).detach()
     quality = evaluate(final, _to_device(test, device), backend) if test is not None else (None, None)
     return FitResult(final.to("cpu"), *quality, final.num, seconds, backend, init, losses, counts)
 
@@ -307,7 +276,7 @@ def _train_step(params, optimizers, strategy, state, step, views, idx, degree, b
     """Render the views ``idx``, take one Adam step on every parameter, let the strategy densify/prune."""
     width, height = views.size
     out = render(
-        _cloud(params),
+        cloud_from_parameters(params),
         viewmat_from_pose(views.T_world_cam[idx]),
         views.K[idx],
         width,

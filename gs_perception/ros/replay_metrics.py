@@ -39,7 +39,7 @@ class ReplayMetrics:
             undecodable. None when the bag was damaged and nothing tells how many it had.
         bag_damage: What was wrong with a damaged bag, one line per file (empty for an intact bag).
         insertion_depth: Where the memory placed what it had not seen: 'from depth images', or what it
-            assumed without them (core/memory_depth.py); '' without keyframes.
+            assumed without them (core/memory/depth.py); '' without keyframes.
     """
 
     frames: int

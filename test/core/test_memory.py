@@ -17,8 +17,9 @@ from gs_perception.core.cameras import Intrinsics, look_at, viewmat_from_pose
 from gs_perception.core.frames import Frame, FrameError
 from gs_perception.core.gaussians import GaussianCloud
 from gs_perception.core.memory import GaussianMemory, MemoryConfig, MemoryWorkerError
-from gs_perception.core.memory_ops import cluster_indices, edit_parameters
+from gs_perception.core.memory.extraction import cluster_indices
 from gs_perception.core.metrics import psnr
+from gs_perception.core.parameters import edit_parameters
 from gs_perception.core.ply import write_ply
 from gs_perception.core.render import render
 

@@ -14,7 +14,7 @@ import torch
 
 from gs_perception.core.cameras import look_at, viewmat_from_pose
 from gs_perception.core.memory import GaussianMemory
-from gs_perception.core.memory_depth import axes_convergence, depth_of, guess_depth
+from gs_perception.core.memory.depth import axes_convergence, depth_of, guess_depth
 
 from .test_memory import _box, _config, _frames, _mean_psnr, _orbit
 

@@ -88,7 +88,7 @@ def test_perception_node_in_process_turns_simulated_frames_into_memory_views():
 
 
 def test_diagnostics_message_reports_the_counters_and_serialises(tmp_path):
-    from gs_perception.core.memory_ops import MemoryStats
+    from gs_perception.core.memory import MemoryStats
     from gs_perception.pipeline.worker import WorkerStats
     from gs_perception.ros import conversions as cv
     from gs_perception.ros.bag_io import BagWriter, read_bag

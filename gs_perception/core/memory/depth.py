@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from .memory import MemoryConfig
-    from .memory_ops import Keyframe
+    from .config import MemoryConfig
+    from .keyframes import Keyframe
 
 LOG = logging.getLogger("gs_perception.memory")
 
