@@ -14,8 +14,9 @@ import time
 
 import torch
 
+from gs_perception.models.gaussian_encoder import build_gaussian_encoder
 from gs_perception.models.image_encoder import ImageEncoder
-from gs_perception.models.pointnet import GaussianEncoderConfig, build_gaussian_encoder
+from gs_perception.models.pointnet import GaussianEncoderConfig
 
 
 def measure(model: torch.nn.Module, inputs: torch.Tensor, train: bool, repeats: int) -> float:

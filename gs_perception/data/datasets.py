@@ -24,10 +24,11 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..core.features import GaussianFeatures
 from ..core.runtime import seeded_generator
 from ..core.sampling import uniform_sample
 from .catalog import SPLITS
-from .features import GaussianFeatures, read_feature_cache
+from .feature_cache import read_feature_cache
 from .manifest import MANIFEST_NAME, ManifestEntry, read_manifest
 
 
@@ -40,7 +41,7 @@ class SampleConfig:
     sampling: str = "fps"
     """'fps': the first num_points in farthest-point order (deterministic); 'uniform': random subset."""
     feature_groups: tuple[str, ...] = ("xyz", "scale", "rot", "opacity", "rgb")
-    """Per-Gaussian columns, in order (see data/features.py FEATURE_GROUPS)."""
+    """Per-Gaussian columns, in order (see core/features.py FEATURE_GROUPS)."""
     views_per_sample: int = 2
     """SSL: views drawn per object (K ≥ 2 gives an anchor and a positive)."""
     num_views: int = 0

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.features import FeatureConfig
 from ..core.fit import FitConfig
 from ..core.runtime import resolve_device
 from ..provenance import provenance
@@ -42,7 +43,7 @@ from .catalog import (
     modelnet_objects,
     shapes10_objects,
 )
-from .features import FeatureConfig, build_feature_cache
+from .feature_cache import build_feature_cache
 from .manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
 from .meshes import check_mesh, normalise_to_unit_sphere
 from .parallel import map_in_processes

@@ -36,8 +36,9 @@ from ..data.datasets import ClassificationDataset, SampleConfig
 from ..data.manifest import ManifestEntry
 from ..data.meshes import load_mesh, normalise_to_unit_sphere, sample_surface
 from ..data.shapes import make_shape
+from ..models.gaussian_encoder import build_gaussian_encoder
 from ..models.image_encoder import RESNET18_WIDTH, ImageEncoder, ImageEncoderConfig, pool_views
-from ..models.pointnet import ARCHS, GaussianEncoderConfig, build_gaussian_encoder
+from ..models.pointnet import ARCHS, GaussianEncoderConfig
 
 SHAPES_PREFIX = "shapes10:"
 """Manifest ``source`` prefix of procedural shapes: ``shapes10:<class>:<seed>``."""

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -14,8 +14,7 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 
 from ..config import config_from_dict
-from ..data.datasets import SampleConfig
-from ..data.features import FEATURE_CACHE_VERSION, feature_width
+from ..core.features import FEATURE_CACHE_VERSION, feature_width
 
 CLASSIFIER_SOURCES = ("image", "gaussian")
 """What a :class:`LinearClassifier` reads: max-pooled view embeddings or Gaussian embeddings."""
@@ -31,6 +30,16 @@ def to_json_types(value: Any, what: str) -> Any:
         raise ValueError(f"{what} must hold JSON types only: {err}") from err
 
 
+class SampleSettings(Protocol):
+    """What :meth:`FeatureSpec.from_configs` reads of a training run's sample settings (the learning datasets'
+    ``SampleConfig``; models do not import the datasets)."""
+
+    num_points: int
+    sampling: str
+    feature_groups: tuple[str, ...]
+    image_size: int
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """What the encoders were trained on, which every caller must reproduce exactly.
@@ -40,7 +49,7 @@ class FeatureSpec:
     """
 
     feature_groups: tuple[str, ...]
-    """Per-Gaussian column groups, in order (data/features.py FEATURE_GROUPS)."""
+    """Per-Gaussian column groups, in order (core/features.py FEATURE_GROUPS)."""
     sh_degree: int
     """SH degree (0..3) of the cached features; only the ``sh`` group depends on it."""
     num_points: int
@@ -52,7 +61,7 @@ class FeatureSpec:
     background: tuple[float, float, float]
     """RGB in [0, 1] the views were composited on."""
     features_version: int = FEATURE_CACHE_VERSION
-    """Normalisation conventions of data/features.py (its FEATURE_CACHE_VERSION) the features followed."""
+    """Normalisation conventions of core/features.py (its FEATURE_CACHE_VERSION) the features followed."""
 
     def __post_init__(self):
         if not 0 <= int(self.sh_degree) <= 3 or self.sampling not in ("fps", "uniform"):
@@ -80,7 +89,7 @@ class FeatureSpec:
     @classmethod
     def from_configs(
         cls,
-        sample: SampleConfig,
+        sample: SampleSettings,
         image_hw: tuple[int, int],
         background: Sequence[float],
         sh_degree: int = 0,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from .fusion import FusionHead
+from .gaussian_encoder import build_gaussian_encoder
 from .image_encoder import ImageEncoder, ImageEncoderConfig
-from .pointnet import GaussianEncoderConfig, build_gaussian_encoder
+from .pointnet import GaussianEncoderConfig
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class DualEncoder(nn.Module):
 
     Args:
         config: The architecture.
-        in_channels: Per-Gaussian feature width C (3 for xyz only; see data/features.py feature_width).
+        in_channels: Per-Gaussian feature width C (3 for xyz only; see core/features.py feature_width).
     """
 
     def __init__(self, config: DualEncoderConfig, in_channels: int):

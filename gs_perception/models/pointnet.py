@@ -5,7 +5,7 @@ optional per-Gaussian features (scale, rotation, opacity, colour, SH, ...). A sh
 every Gaussian to 1024 channels, a max over the points makes the result order-independent, and a projection
 head maps it to a ``[B, embed_dim]`` embedding. Losses live elsewhere: encoders return embeddings only.
 
-:func:`build_gaussian_encoder` picks PointNet or PointNet++ (:mod:`gs_perception.models.pointnet2`).
+:func:`~gs_perception.models.gaussian_encoder.build_gaussian_encoder` picks PointNet or PointNet++.
 """
 
 from __future__ import annotations
@@ -128,19 +128,3 @@ class PointNetEncoder(nn.Module):
         """
         check_gaussian_input(x, self.in_channels)
         return self.head(self.point_mlp(x).amax(dim=1))
-
-
-def build_gaussian_encoder(config: GaussianEncoderConfig, in_channels: int) -> nn.Module:
-    """The encoder ``config.arch`` names, for ``[B, N, in_channels]`` input -> ``[B, embed_dim]``.
-
-    Raises:
-        ValueError: An unknown arch or in_channels < 3.
-    """
-    if config.arch == "pointnet":
-        return PointNetEncoder(in_channels, config)
-    if config.arch == "pointnet2":
-        # Imported here: pointnet2 builds on this module's layers, so a top-level import would be a cycle.
-        from .pointnet2 import PointNet2Encoder
-
-        return PointNet2Encoder(in_channels, config)
-    raise ValueError(f"unknown encoder arch {config.arch!r}; expected one of {ARCHS}")

@@ -4,7 +4,7 @@ An object's Gaussians come out of the memory in world coordinates (REP-103, z up
 trained on objects normalised to the unit sphere and rendered from a spiral at ``view_radius`` × the object's
 radius with a ``view_fov_deg`` camera (data/views.py ViewRenderConfig); recognition reproduces exactly that:
 
-- **Gaussian embedding**: the object's Gaussians → data/features.py features (centred, scaled to the unit
+- **Gaussian embedding**: the object's Gaussians → core/features.py features (centred, scaled to the unit
   sphere, activated; farthest-point prefix of the bundle's ``num_points``) → the Gaussian encoder.
 - **Memory views** (the study's "memory-based vision"): the object's Gaussians rendered alone from
   ``num_views`` canonical spiral poses around its centre, at the bundle's image size and background →
@@ -22,10 +22,10 @@ import torch
 from torch import Tensor
 
 from ..core.cameras import Intrinsics, spiral_poses, viewmat_from_pose
+from ..core.features import FeatureConfig, gaussian_features
 from ..core.gaussians import GaussianCloud
 from ..core.render import render
 from ..core.sampling import uniform_sample
-from ..data.features import FeatureConfig, gaussian_features
 from ..models.bundle import Bundle
 from ..models.image_encoder import pool_views
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
+from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
 from gs_perception.data.datasets import ClassificationDataset, SampleConfig, SSLDataset, collate, crop_augment
-from gs_perception.data.features import FeatureConfig, read_feature_cache
+from gs_perception.data.feature_cache import read_feature_cache
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
 

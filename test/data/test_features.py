@@ -10,18 +10,20 @@ import numpy as np
 import pytest
 import torch
 
+from gs_perception.core.features import (
+    FEATURE_CACHE_VERSION,
+    FEATURE_GROUPS,
+    FeatureConfig,
+    GaussianFeatures,
+    feature_width,
+    gaussian_features,
+)
 from gs_perception.core.gaussians import SH_C0, GaussianCloud, num_sh_bases
 from gs_perception.core.ply import read_ply, write_ply
 from gs_perception.core.sampling import farthest_point_sample
-from gs_perception.data.features import (
-    FEATURE_CACHE_VERSION,
-    FEATURE_GROUPS,
+from gs_perception.data.feature_cache import (
     FeatureCacheError,
-    FeatureConfig,
-    GaussianFeatures,
     build_feature_cache,
-    feature_width,
-    gaussian_features,
     read_feature_cache,
     write_feature_cache,
 )

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import trimesh
 
+from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
 from gs_perception.core.ply import read_ply
-from gs_perception.data.features import FeatureConfig, read_feature_cache
+from gs_perception.data.feature_cache import read_feature_cache
 from gs_perception.data.generate import DatasetConfig, generate_dataset, plan_objects
 from gs_perception.data.manifest import MANIFEST_NAME, read_manifest
 from gs_perception.data.views import ViewRenderConfig

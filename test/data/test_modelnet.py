@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gs_perception.data.meshes import MeshError
-from gs_perception.data.modelnet import index_modelnet, read_off
+from gs_perception.data.meshes import MeshError, read_off
+from gs_perception.data.modelnet import index_modelnet
 
 CUBE_BODY = """0 0 0
 1 0 0

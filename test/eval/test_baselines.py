@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
-from gs_perception.data.features import FeatureConfig
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.manifest import MANIFEST_NAME, ManifestEntry, read_manifest
 from gs_perception.data.shapes import make_shape

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
+from gs_perception.core.features import FEATURE_CACHE_VERSION
 from gs_perception.data.datasets import SampleConfig
-from gs_perception.data.features import FEATURE_CACHE_VERSION
 from gs_perception.models.bundle import (
     BUNDLE_VERSION,
     Bundle,

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from gs_perception.core.sampling import farthest_point_sample
-from gs_perception.models.pointnet import GaussianEncoderConfig, PointNetEncoder, build_gaussian_encoder
+from gs_perception.models.gaussian_encoder import build_gaussian_encoder
+from gs_perception.models.pointnet import GaussianEncoderConfig, PointNetEncoder
 from gs_perception.models.pointnet2 import PointNet2Encoder, SetAbstraction
 
 # Small PointNet++ levels keep the CPU tests fast; the layer widths are the real ones.

@@ -9,9 +9,9 @@ import json
 import pytest
 import torch
 
+from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
 from gs_perception.data.datasets import SampleConfig, collate
-from gs_perception.data.features import FeatureConfig
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
 from gs_perception.models.checkpoint import load_checkpoint
