@@ -136,7 +136,7 @@ def cmd_generate_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_train_ssl(args: argparse.Namespace) -> int:
-    from .models.ssl_trainer import SSLConfig, train_ssl
+    from .train.ssl import SSLConfig, train_ssl
 
     config = config_from_args(SSLConfig, args)
     result = train_ssl(config, resume=args.resume, show_progress=not args.quiet)
@@ -149,7 +149,7 @@ def cmd_train_ssl(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .eval.ssl_eval import EvalConfig, evaluate
+    from .train.evaluation import EvalConfig, evaluate
 
     result = evaluate(config_from_args(EvalConfig, args))
     print(result.results_md.read_text())
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(p, DatasetConfig)
     p.set_defaults(func=cmd_generate_dataset)
 
-    from .models.ssl_trainer import SSLConfig
+    from .train.ssl import SSLConfig
 
     p = sub.add_parser(
         "train-ssl",
@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(p, SSLConfig)
     p.set_defaults(func=cmd_train_ssl)
 
-    from .eval.ssl_eval import EvalConfig
+    from .train.evaluation import EvalConfig
 
     p = sub.add_parser("evaluate", help="evaluation tables, t-SNE figures and the bundle of SSL runs")
     p.add_argument("--config", default=None, help="YAML preset overriding EvalConfig")

@@ -104,9 +104,9 @@ def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[typ
     from gs_perception.data.captures import CaptureConfig
     from gs_perception.data.generate import DatasetConfig
     from gs_perception.data.sim import SimConfig
-    from gs_perception.eval.ssl_eval import EvalConfig
-    from gs_perception.models.ssl_trainer import SSLConfig
     from gs_perception.ros.replay import ReplayConfig
+    from gs_perception.train.evaluation import EvalConfig
+    from gs_perception.train.ssl import SSLConfig
 
     views = (ViewRenderConfig, "view-", dataclass_from_args(ViewRenderConfig, args, "view-"))
     sim_yaml = cli_online._yaml(SimConfig, args, "sim")

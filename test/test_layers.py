@@ -1,6 +1,8 @@
 """The layer rules of docs/architecture.md §2, enforced.
 
-``core`` ← ``data``, ``models``, ``eval`` ← ``pipeline`` ← ``ros``, ``cli`` (``training/`` scripts on top).
+``core`` ← ``data``, ``models`` ← ``train``, ``eval`` ← ``pipeline`` ← ``ros``, ``cli`` (``training/`` scripts
+on top); sideways, ``models`` and ``pipeline`` never import ``data`` or ``train`` and ``eval`` never imports
+``train``; no import cycles inside the package.
 Only ``gs_perception.ros`` imports ROS, and lazily; ``gsplat`` is imported only when CUDA is usable.
 
 - Dynamic: a fresh interpreter imports every module outside ``gs_perception.ros`` (found with
@@ -48,12 +50,15 @@ ROS_MODULES = (
 )
 
 # layer -> layers (subpackages / modules of gs_perception) it must not import.
+ENTRY_POINTS = ("cli", "cli_online")
 FORBIDDEN_IMPORTS = {
-    "core": ("data", "models", "eval", "pipeline", "ros", "cli"),
-    "data": ("pipeline", "ros", "cli"),
-    "models": ("pipeline", "ros", "cli"),
-    "eval": ("pipeline", "ros", "cli"),
-    "pipeline": ("ros", "cli"),
+    "core": ("data", "models", "train", "eval", "pipeline", "ros", *ENTRY_POINTS),
+    "data": ("models", "train", "eval", "pipeline", "ros", *ENTRY_POINTS),
+    "models": ("data", "train", "eval", "pipeline", "ros", *ENTRY_POINTS),
+    "train": ("pipeline", "ros", *ENTRY_POINTS),
+    "eval": ("train", "pipeline", "ros", *ENTRY_POINTS),
+    "pipeline": ("data", "train", "eval", "ros", *ENTRY_POINTS),
+    "ros": ENTRY_POINTS,
 }
 
 # Runs in a fresh interpreter: imports everything outside gs_perception.ros (the ros package itself is
@@ -210,6 +215,57 @@ def test_no_module_imports_up_the_layer_stack() -> None:
             f"{module} imports {n}" for n in sorted(names) if any(_is_or_under(n, f) for f in forbidden)
         ]
     assert not violations, "layer rule broken (docs/architecture.md §2):\n" + "\n".join(violations)
+
+
+def test_every_layer_has_rules_and_every_rule_names_a_layer() -> None:
+    layers = {p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").is_file()}
+    assert layers == set(FORBIDDEN_IMPORTS), "a new subpackage needs its row in FORBIDDEN_IMPORTS"
+    names = {p.stem for p in PACKAGE_DIR.glob("*.py")} | layers
+    assert {n for row in FORBIDDEN_IMPORTS.values() for n in row} <= names
+
+
+def _package_graph() -> dict[str, set[str]]:
+    """Module → the package's modules it imports (module level and inside functions alike)."""
+    modules = {_module_name(p): p for p in _source_files()}
+    graph = {}
+    for module, path in modules.items():
+        names = imported_modules(path.read_text(), module, path.name == "__init__.py")
+        # A package's __init__ that imports its own parts is not a cycle with them.
+        graph[module] = {n for n in names if n in modules and n != module and not _is_or_under(module, n)}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (as the modules along it, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_cycle_finder_finds_a_cycle_and_accepts_a_tree() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles_inside_the_package() -> None:
+    cycle = find_cycle(_package_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
 def test_only_the_ros_package_imports_ros_even_lazily() -> None:

@@ -2,7 +2,7 @@
 """Self-supervised training of the dual encoders: ``python training/train_ssl.py --dataset DIR --out RUN``.
 
 The same as ``gs-perception train-ssl``; ``-h`` lists every option (from
-``gs_perception.models.ssl_trainer.SSLConfig`` and the configs it nests). Add ``--resume`` to continue a run
+``gs_perception.train.ssl.SSLConfig`` and the configs it nests). Add ``--resume`` to continue a run
 exactly where its last checkpoint left it.
 """
 

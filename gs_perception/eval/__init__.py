@@ -1,2 +1,2 @@
-"""Evaluation: metrics, linear probes (SVM / logistic), result tables and plots (t-SNE, confusion).
-Depends on ``core`` (and the sibling ``data`` / ``models`` layers) only, never on ``pipeline`` or ROS."""
+"""Measures: pretext-task metrics, linear probes, result tables and plots (t-SNE), comparison pictures and
+dataset reports. Depends on ``core``, ``data`` and ``models``; never on ``train``, ``pipeline`` or ROS."""

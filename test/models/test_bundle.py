@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from gs_perception.core.features import FEATURE_CACHE_VERSION
-from gs_perception.data.datasets import SampleConfig
 from gs_perception.models.bundle import (
     BUNDLE_VERSION,
     Bundle,
@@ -23,6 +22,7 @@ from gs_perception.models.bundle import (
 from gs_perception.models.dual_encoder import DualEncoder, DualEncoderConfig
 from gs_perception.models.image_encoder import ImageEncoderConfig
 from gs_perception.models.pointnet import GaussianEncoderConfig
+from gs_perception.train.datasets import SampleConfig
 
 CONFIG = DualEncoderConfig(
     image=ImageEncoderConfig(embed_dim=16),

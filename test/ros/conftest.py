@@ -20,11 +20,11 @@ CLASSES = ("bed", "chair", "table")
 
 def make_tiny_bundle(path: Path) -> Path:
     """A tiny untrained bundle whose classifier always says 'chair' (bias), to test the plumbing."""
-    from gs_perception.data.datasets import SampleConfig
     from gs_perception.models.bundle import FeatureSpec, LinearClassifier, save_bundle
     from gs_perception.models.dual_encoder import DualEncoder, DualEncoderConfig
     from gs_perception.models.image_encoder import ImageEncoderConfig
     from gs_perception.models.pointnet import GaussianEncoderConfig
+    from gs_perception.train.datasets import SampleConfig
 
     torch.manual_seed(0)
     config = DualEncoderConfig(

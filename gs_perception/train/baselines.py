@@ -32,13 +32,13 @@ from torch import Tensor, nn
 
 from ..core.runtime import resolve_device, seeded_generator
 from ..data.catalog import SPLITS
-from ..data.datasets import ClassificationDataset, SampleConfig
 from ..data.manifest import ManifestEntry
 from ..data.meshes import load_mesh, normalise_to_unit_sphere, sample_surface
 from ..data.shapes import make_shape
 from ..models.gaussian_encoder import build_gaussian_encoder
 from ..models.image_encoder import RESNET18_WIDTH, ImageEncoder, ImageEncoderConfig, pool_views
 from ..models.pointnet import ARCHS, GaussianEncoderConfig
+from .datasets import ClassificationDataset, SampleConfig
 
 SHAPES_PREFIX = "shapes10:"
 """Manifest ``source`` prefix of procedural shapes: ``shapes10:<class>:<seed>``."""

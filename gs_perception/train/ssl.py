@@ -7,7 +7,7 @@ as anchor and positive and view 0 of another object as negative; the corresponde
 Gaussians) pairs with the fusion head, balanced by default (the study's 2:1 mode on request).
 
 Determinism: the object order of epoch e comes from a generator seeded with (seed, e); sampling and views
-from (seed, e, index) (see data/datasets.py); pairs and triplet negatives from (seed, step); dropout from
+from (seed, e, index) (see train/datasets.py); pairs and triplet negatives from (seed, step); dropout from
 the global torch RNG, whose state goes into every checkpoint. So ``--resume`` continues with exactly the
 step an uninterrupted run would take next (a test holds this).
 
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from ..core.runtime import resolve_device, seeded_generator
-from ..data.datasets import SampleConfig, SSLDataset, collate
+from ..models.dual_encoder import DualEncoder, DualEncoderConfig
+from ..models.losses import PAIR_MODES, SSLLossOutput, make_pairs, ssl_losses
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
-from .dual_encoder import DualEncoder, DualEncoderConfig
-from .losses import PAIR_MODES, SSLLossOutput, make_pairs, ssl_losses
+from .datasets import SampleConfig, SSLDataset, collate
 
 METRIC_FIELDS = (
     "split",

@@ -27,19 +27,19 @@ import torch
 
 from ..config import override_dataclass
 from ..core.runtime import resolve_device
-from ..data.datasets import ClassificationDataset
+from ..eval.plots import tsne_plot
+from ..eval.pretext import correspondence_metrics, paired_distances
+from ..eval.probes import fit_linear_probe, label_subset, pool_views
+from ..eval.tables import format_mean_std, markdown_table
 from ..models.bundle import save_bundle
 from ..models.bundle_parts import FeatureSpec, LinearClassifier
-from ..models.checkpoint import load_checkpoint
 from ..models.dual_encoder import DualEncoder
 from ..models.losses import make_pairs
-from ..models.ssl_trainer import SSLConfig
 from .baselines import BaselineConfig, train_mvcnn_baseline, train_point_baseline
+from .checkpoint import load_checkpoint
+from .datasets import ClassificationDataset
 from .embeddings import Embeddings, compute_embeddings
-from .plots import tsne_plot
-from .pretext import correspondence_metrics, paired_distances
-from .probes import fit_linear_probe, label_subset, pool_views
-from .tables import format_mean_std, markdown_table
+from .ssl import SSLConfig
 
 
 @dataclass(frozen=True)

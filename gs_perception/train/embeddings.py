@@ -17,9 +17,9 @@ from torch import Tensor
 
 from ..core.fit import render_at_views
 from ..core.ply import read_ply
-from ..data.datasets import ClassificationDataset
 from ..data.fit_folder import load_fit_views
 from ..models.dual_encoder import DualEncoder
+from .datasets import ClassificationDataset
 
 
 @dataclass

@@ -11,10 +11,16 @@ from PIL import Image
 
 from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
-from gs_perception.data.datasets import ClassificationDataset, SampleConfig, SSLDataset, collate, crop_augment
 from gs_perception.data.feature_cache import read_feature_cache
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
+from gs_perception.train.datasets import (
+    ClassificationDataset,
+    SampleConfig,
+    SSLDataset,
+    collate,
+    crop_augment,
+)
 
 CONFIG = DatasetConfig(
     source="shapes10",

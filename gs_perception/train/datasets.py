@@ -27,9 +27,9 @@ from torch.utils.data import Dataset
 from ..core.features import GaussianFeatures
 from ..core.runtime import seeded_generator
 from ..core.sampling import uniform_sample
-from .catalog import SPLITS
-from .feature_cache import read_feature_cache
-from .manifest import MANIFEST_NAME, ManifestEntry, read_manifest
+from ..data.catalog import SPLITS
+from ..data.feature_cache import read_feature_cache
+from ..data.manifest import MANIFEST_NAME, ManifestEntry, read_manifest
 
 
 @dataclass(frozen=True)

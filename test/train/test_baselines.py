@@ -14,7 +14,7 @@ from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.manifest import MANIFEST_NAME, ManifestEntry, read_manifest
 from gs_perception.data.shapes import make_shape
 from gs_perception.data.views import ViewRenderConfig
-from gs_perception.eval.baselines import (
+from gs_perception.train.baselines import (
     BaselineConfig,
     augment_points,
     mesh_points,

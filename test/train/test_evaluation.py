@@ -10,17 +10,17 @@ import torch
 
 from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
-from gs_perception.data.datasets import ClassificationDataset, SampleConfig
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
-from gs_perception.eval.baselines import BaselineConfig
-from gs_perception.eval.ssl_eval import EvalConfig, evaluate
 from gs_perception.models.bundle import BundleError, load_bundle
 from gs_perception.models.bundle_parts import FeatureSpec
 from gs_perception.models.dual_encoder import DualEncoderConfig
 from gs_perception.models.image_encoder import ImageEncoderConfig
 from gs_perception.models.pointnet import GaussianEncoderConfig
-from gs_perception.models.ssl_trainer import SSLConfig, train_ssl
+from gs_perception.train.baselines import BaselineConfig
+from gs_perception.train.datasets import ClassificationDataset, SampleConfig
+from gs_perception.train.evaluation import EvalConfig, evaluate
+from gs_perception.train.ssl import SSLConfig, train_ssl
 
 DATA = DatasetConfig(
     source="shapes10",

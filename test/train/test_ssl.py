@@ -11,14 +11,14 @@ import torch
 
 from gs_perception.core.features import FeatureConfig
 from gs_perception.core.fit import FitConfig
-from gs_perception.data.datasets import SampleConfig, collate
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
-from gs_perception.models.checkpoint import load_checkpoint
 from gs_perception.models.dual_encoder import DualEncoder, DualEncoderConfig
 from gs_perception.models.image_encoder import ImageEncoderConfig
 from gs_perception.models.pointnet import GaussianEncoderConfig
-from gs_perception.models.ssl_trainer import SSLConfig, SSLTrainer, train_ssl
+from gs_perception.train.checkpoint import load_checkpoint
+from gs_perception.train.datasets import SampleConfig, collate
+from gs_perception.train.ssl import SSLConfig, SSLTrainer, train_ssl
 
 DATA = DatasetConfig(
     source="shapes10",
