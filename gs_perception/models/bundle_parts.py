@@ -41,6 +41,31 @@ class SampleSettings(Protocol):
 
 
 @dataclass(frozen=True)
+class ViewSpec:
+    """The camera of the views the image probe was trained on, so recognition renders an object's memory
+    views the same way: a spiral of ``spiral`` cameras around the object (z up), of which the first ``pool``
+    are max-pooled. The defaults are what bundles before this field were used with."""
+
+    fov_deg: float = 40.0
+    """Horizontal field of view, degrees (square pixels, principal point at the centre)."""
+    radius: float = 3.0
+    """Camera distance in object radii (objects were normalised to the unit sphere)."""
+    elevation_deg: tuple[float, float] = (-15.0, 60.0)
+    """(first, last) elevation of the spiral, degrees above the object's horizontal plane."""
+    turns: float = 2.0
+    """Azimuth turns of the spiral."""
+    spiral: int = 8
+    """Cameras on the spiral."""
+    pool: int = 8
+    """The first this many are max-pooled into one embedding (≤ ``spiral``)."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "elevation_deg", tuple(float(e) for e in self.elevation_deg))
+        if not 1 <= int(self.pool) <= int(self.spiral) or len(self.elevation_deg) != 2:
+            raise ValueError(f"need 1 ≤ pool ≤ spiral and two elevations, got {self}")
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
     """What the encoders were trained on, which every caller must reproduce exactly.
 
@@ -62,6 +87,8 @@ class FeatureSpec:
     """RGB in [0, 1] the views were composited on."""
     features_version: int = FEATURE_CACHE_VERSION
     """Normalisation conventions of core/features.py (its FEATURE_CACHE_VERSION) the features followed."""
+    views: ViewSpec = ViewSpec()
+    """The view camera and pool of the image probe (recognition renders memory views with it)."""
 
     def __post_init__(self):
         if not 0 <= int(self.sh_degree) <= 3 or self.sampling not in ("fps", "uniform"):
@@ -93,6 +120,7 @@ class FeatureSpec:
         image_hw: tuple[int, int],
         background: Sequence[float],
         sh_degree: int = 0,
+        views: ViewSpec = ViewSpec(),
     ) -> FeatureSpec:
         """The spec of a training run: its sample settings, the view size and background it rendered.
 
@@ -101,6 +129,7 @@ class FeatureSpec:
             image_hw: (H, W) of the views as the encoder saw them (after any ``image_size`` resize).
             background: Composite colour of the views, RGB in [0, 1].
             sh_degree: SH degree of the feature caches (ignored unless ``sh`` is a feature group).
+            views: The view camera and pool of the image probe.
 
         Raises:
             ValueError: ``sample.image_size`` resizes to another size than ``image_hw``, or a bad value.
@@ -114,6 +143,7 @@ class FeatureSpec:
             sampling=sample.sampling,
             image_size=tuple(image_hw),
             background=tuple(background),
+            views=views,
         )
 
     @property

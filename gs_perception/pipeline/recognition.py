@@ -1,13 +1,14 @@
 """Object recognition from the Gaussian memory with an exported encoder bundle.
 
 An object's Gaussians come out of the memory in world coordinates (REP-103, z up, metres). The encoders were
-trained on objects normalised to the unit sphere and rendered from a spiral at ``view_radius`` × the object's
-radius with a ``view_fov_deg`` camera (data/views.py ViewRenderConfig); recognition reproduces exactly that:
+trained on objects normalised to the unit sphere and rendered from a spiral of cameras at a multiple of the
+object's radius; the bundle records that camera (its feature spec's :class:`ViewSpec`) and recognition
+reproduces exactly that:
 
 - **Gaussian embedding**: the object's Gaussians → core/features.py features (centred, scaled to the unit
   sphere, activated; farthest-point prefix of the bundle's ``num_points``) → the Gaussian encoder.
-- **Memory views** (the study's "memory-based vision"): the object's Gaussians rendered alone from
-  ``num_views`` canonical spiral poses around its centre, at the bundle's image size and background →
+- **Memory views** (the study's "memory-based vision"): the object's Gaussians rendered alone from the
+  bundle's spiral around its centre (the first ``pool`` poses), at the bundle's image size and background →
   the image encoder, max-pooled over views → the bundle's linear classifier.
 
 Both work at any robot camera resolution and pose, because neither reads the robot's frames directly.
@@ -42,14 +43,9 @@ class RecognitionConfig:
     """Smaller clusters are not objects (noise, stray Gaussians)."""
     max_objects: int = 8
     """At most this many objects (the largest clusters) are recognised per step."""
-    num_views: int = 8
-    """Memory views rendered per object for the image encoder (max-pooled, as in the study)."""
-    view_radius: float = 3.0
-    """Camera distance of those views in object radii (the training dataset's ViewRenderConfig.radius)."""
-    view_fov_deg: float = 40.0
-    """Horizontal field of view of those views (the training dataset's ViewRenderConfig.fov_deg)."""
-    view_elevation_deg: tuple[float, float] = (-15.0, 60.0)
-    """Elevation range of the view spiral (the training dataset's ViewRenderConfig.elevation_range)."""
+    num_views: int = 0
+    """Memory views rendered and max-pooled per object: 0 = as many as the bundle's image probe pooled (its
+    view camera comes from the bundle too); another number is refused unless the bundle allows it."""
     radius_quantile: float = 0.98
     """Object box and radius from this quantile of the Gaussians' coordinates and distances (robust to a
     few stray Gaussians)."""
@@ -100,7 +96,14 @@ class Recogniser:
         max_points = spec.num_points if spec.sampling == "fps" else FeatureConfig().max_points
         self.features = FeatureConfig(max_points=max_points, sh_degree=spec.sh_degree)
         height, width = spec.image_size
-        self.intrinsics = Intrinsics.from_fov(math.radians(config.view_fov_deg), width, height)
+        self.views = spec.views
+        if config.num_views and config.num_views > self.views.spiral:
+            raise ValueError(
+                f"pipeline.recognition.num_views={config.num_views}, but the bundle's view spiral has "
+                f"{self.views.spiral} cameras (its probe pools {self.views.pool}); use 0 for the bundle's"
+            )
+        self.num_views = config.num_views or self.views.pool
+        self.intrinsics = Intrinsics.from_fov(math.radians(self.views.fov_deg), width, height)
 
     @torch.no_grad()
     def canonical_views(self, cloud: GaussianCloud) -> Tensor:
@@ -113,12 +116,10 @@ class Recogniser:
             [V, H, W, 3] RGB in [0, 1] on the bundle's background, (H, W) = the bundle's image size.
         """
         centre, radius = self._centre_radius(cloud)
+        v = self.views
         poses = spiral_poses(
-            self.config.num_views,
-            self.config.view_radius * radius,
-            self.config.view_elevation_deg,
-            target=tuple(float(c) for c in centre),
-        ).to(cloud.device)
+            v.spiral, v.radius * radius, v.elevation_deg, v.turns, target=tuple(float(c) for c in centre)
+        )[: self.num_views].to(cloud.device)
         background = torch.tensor(self.bundle.feature_spec.background, device=cloud.device)
         K = self.intrinsics.K(device=cloud.device).expand(len(poses), 3, 3)
         out = render(

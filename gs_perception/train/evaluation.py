@@ -29,10 +29,10 @@ from ..config import override_dataclass
 from ..core.runtime import resolve_device
 from ..eval.plots import tsne_plot
 from ..eval.pretext import correspondence_metrics, paired_distances
-from ..eval.probes import fit_linear_probe, label_subset, pool_views
+from ..eval.probes import LinearProbe, fit_linear_probe, label_subset, pool_views
 from ..eval.tables import format_mean_std, markdown_table
 from ..models.bundle import save_bundle
-from ..models.bundle_parts import FeatureSpec, LinearClassifier
+from ..models.bundle_parts import FeatureSpec, LinearClassifier, ViewSpec
 from ..models.dual_encoder import DualEncoder
 from ..models.losses import make_pairs
 from .baselines import BaselineConfig, train_mvcnn_baseline, train_point_baseline
@@ -135,8 +135,17 @@ def _probe(train_x, train_y, val_x, val_y, test_x, test_y, fraction: float, seed
     return probe, probe.accuracy(test_x, test_y)
 
 
-def _probes(e: dict[str, Embeddings], config: EvalConfig) -> tuple[dict[str, float], object]:
-    """Test accuracy of every linear probe, and the 100 %-label image probe on all views (for the bundle)."""
+@dataclass
+class BundleProbe:
+    """The image probe a bundle exports: the 100 %-label probe on the first ``pool`` views, max-pooled."""
+
+    probe: LinearProbe
+    pool: int
+
+
+def _probes(e: dict[str, Embeddings], config: EvalConfig) -> tuple[dict[str, float], BundleProbe | None]:
+    """Test accuracy of every linear probe, and the 100 %-label image probe on the most views (for the
+    bundle)."""
     tr, va, te = e["train"], e["val"], e["test"]
     out, image_probe = {}, None
     for fraction in config.label_fractions:
@@ -150,12 +159,12 @@ def _probes(e: dict[str, Embeddings], config: EvalConfig) -> tuple[dict[str, flo
                 pooled[0], tr.labels, pooled[1], va.labels, pooled[2], te.labels, fraction
             )
             if count == max(c for c in config.view_counts if c <= tr.views.shape[1]) and fraction == 1.0:
-                image_probe = probe
+                image_probe = BundleProbe(probe, count)
         if image_probe is not None and te.memory_train is not None and fraction == 1.0:
-            v, h = te.memory_train.shape[1], te.memory_test.shape[1]
-            out["memory train poses"] = image_probe.accuracy(pool_views(te.memory_train, v), te.labels)
-            out["memory held-out poses"] = image_probe.accuracy(pool_views(te.memory_test, h), te.labels)
-            out["real held-out poses"] = image_probe.accuracy(pool_views(te.heldout, h), te.labels)
+            v, h, probe = te.memory_train.shape[1], te.memory_test.shape[1], image_probe.probe
+            out["memory train poses"] = probe.accuracy(pool_views(te.memory_train, v), te.labels)
+            out["memory held-out poses"] = probe.accuracy(pool_views(te.memory_test, h), te.labels)
+            out["real held-out poses"] = probe.accuracy(pool_views(te.heldout, h), te.labels)
     return out, image_probe
 
 
@@ -290,12 +299,22 @@ def _tsne(e: dict[str, Embeddings], config: SSLConfig, out: Path) -> None:
     tsne_plot(gauss, labels, names, out / "tsne_gaussians.png", "Gaussian features")
 
 
-def _export(path: Path, model: DualEncoder, config: SSLConfig, probe, run: str) -> Path:
+def _export(path: Path, model: DualEncoder, config: SSLConfig, image_probe: BundleProbe, run: str) -> Path:
     dataset = ClassificationDataset(config.dataset, "train", config.sample)
     h, w = dataset[0].views.shape[-2:]
+    view = json.loads((Path(config.dataset) / "dataset.json").read_text())["config"]["view"]
+    views = ViewSpec(
+        fov_deg=view["fov_deg"],
+        radius=view["radius"],
+        elevation_deg=tuple(view["elevation_range"]),
+        turns=view["turns"],
+        spiral=view["n_train"],
+        pool=image_probe.pool,
+    )  # the probe pooled the first views of the dataset's training spiral
     spec = FeatureSpec.from_configs(
-        config.sample, (int(h), int(w)), tuple(float(x) for x in dataset.background)
+        config.sample, (int(h), int(w)), tuple(float(x) for x in dataset.background), views=views
     )
+    probe = image_probe.probe
     classifier = LinearClassifier.from_sklearn("image", probe.mean, probe.scale, probe.coef, probe.intercept)
     train_config = json.loads((Path(run) / "config.json").read_text())
     return save_bundle(path, model, spec, dataset.class_names, classifier, train_config)

@@ -257,3 +257,13 @@ def test_int8_bundle_is_a_quarter_of_the_size_and_embeds_like_the_float_one(save
     )
     with pytest.raises(ValueError, match="weights must be"):
         save_bundle(tmp_path / "bad.pt", model, SPEC, weights="fp8")
+
+
+def test_a_bundle_from_before_view_specs_loads_with_the_views_it_was_used_with(saved, tmp_path):
+    path, _, _ = saved
+    payload = torch.load(path, weights_only=True)
+    del payload["feature_spec"]["views"]  # as bundles wrote it before the field existed
+    torch.save(payload, tmp_path / "old.pt")
+    views = load_bundle(tmp_path / "old.pt").feature_spec.views
+    assert (views.spiral, views.pool, views.radius, views.fov_deg) == (8, 8, 3.0, 40.0)  # recognition's old
+    assert views.elevation_deg == (-15.0, 60.0) and views.turns == 2.0

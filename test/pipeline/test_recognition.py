@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gs_perception.core.gaussians import GaussianCloud
+from gs_perception.models.bundle_parts import ViewSpec
 from gs_perception.pipeline.recognition import Recogniser, RecognitionConfig
 
 
@@ -20,11 +21,12 @@ def _sphere(centre: tuple[float, float, float], radius: float, n: int = 800) -> 
     return cloud
 
 
-def _recogniser() -> Recogniser:
+def _recogniser(views: ViewSpec = ViewSpec(), num_views: int = 3) -> Recogniser:
     spec = types.SimpleNamespace(
-        num_points=256, sh_degree=0, sampling="fps", image_size=(48, 48), background=(1.0, 1.0, 1.0)
-    )
-    return Recogniser(types.SimpleNamespace(feature_spec=spec), RecognitionConfig(num_views=3))
+        num_points=256, sh_degree=0, sampling="fps", image_size=(48, 48), background=(1.0, 1.0, 1.0),
+        views=views,
+    )  # fmt: skip
+    return Recogniser(types.SimpleNamespace(feature_spec=spec), RecognitionConfig(num_views=num_views))
 
 
 @pytest.mark.parametrize(("centre", "radius"), [((0.0, 0.0, 0.0), 1.0), ((2.0, -1.0, 0.5), 0.3)])
@@ -40,3 +42,21 @@ def test_canonical_views_centre_the_object_and_fill_the_frame_like_training(cent
         width = float(xs.max() - xs.min() + 1) / 48
         expected = math.tan(math.asin(1 / 3)) / math.tan(math.radians(20))
         assert width == pytest.approx(expected, abs=0.12)
+
+
+def _silhouette_width(views: torch.Tensor) -> float:
+    xs = torch.nonzero(views[0].mean(dim=-1) < 0.6, as_tuple=True)[1]
+    return float(xs.max() - xs.min() + 1) / views.shape[2]
+
+
+def test_memory_views_follow_the_bundles_view_camera_and_pool():
+    sphere = _sphere((0.0, 0.0, 0.0), 1.0)
+    far = ViewSpec(radius=6.0, spiral=16, pool=5)
+    views = _recogniser(far, num_views=0).canonical_views(sphere)
+    assert views.shape[0] == 5  # 0: as many as the bundle's probe pooled
+    # From 6 radii: angular radius asin(1/6) = 9.6° of the 20° half-field, ≈ 46 % of the width.
+    expected = math.tan(math.asin(1 / 6)) / math.tan(math.radians(20))
+    assert _silhouette_width(views) == pytest.approx(expected, abs=0.08)
+    assert _recogniser(far, num_views=16).canonical_views(sphere).shape[0] == 16
+    with pytest.raises(ValueError, match="num_views=17, but the bundle's view spiral has 16 cameras"):
+        _recogniser(far, num_views=17)

@@ -26,8 +26,8 @@ def test_every_leaf_field_is_a_typed_documented_parameter():
     specs = {s.name: s for s in parameter_specs(PerceptionNodeConfig)}
     assert specs["pipeline.memory.max_gaussians"].type_name == "PARAMETER_INTEGER"
     assert specs["pipeline.recognition.bundle"].type_name == "PARAMETER_STRING"
-    assert specs["pipeline.recognition.view_elevation_deg"].type_name == "PARAMETER_DOUBLE_ARRAY"
-    assert specs["pipeline.recognition.view_elevation_deg"].default == [-15.0, 60.0]  # lists, as ROS wants
+    assert specs["pipeline.memory.background"].type_name == "PARAMETER_DOUBLE_ARRAY"
+    assert specs["pipeline.memory.background"].default == [1.0, 1.0, 1.0]  # lists, as ROS wants
     missing = [s.name for s in specs.values() if not s.description]
     assert not missing, f"fields without a docstring: {missing}"
 

@@ -13,7 +13,7 @@ from gs_perception.core.fit import FitConfig
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
 from gs_perception.models.bundle import BundleError, load_bundle
-from gs_perception.models.bundle_parts import FeatureSpec
+from gs_perception.models.bundle_parts import FeatureSpec, ViewSpec
 from gs_perception.models.dual_encoder import DualEncoderConfig
 from gs_perception.models.image_encoder import ImageEncoderConfig
 from gs_perception.models.pointnet import GaussianEncoderConfig
@@ -92,7 +92,10 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     for name in ("tsne_images_1view.png", "tsne_images_all_views.png", "tsne_gaussians.png"):
         assert (root / "eval" / name).stat().st_size > 0
 
-    spec = FeatureSpec.from_configs(SAMPLE, (24, 24), (1.0, 1.0, 1.0))
+    # The probe pooled all 4 views of the dataset's training spiral (view_counts above 4 are skipped).
+    v = DATA.view
+    views = ViewSpec(v.fov_deg, v.radius, v.elevation_range, v.turns, spiral=4, pool=4)
+    spec = FeatureSpec.from_configs(SAMPLE, (24, 24), (1.0, 1.0, 1.0), views=views)
     bundle = load_bundle(result.bundle, expected=spec)
     assert bundle.class_names == ("chair", "sofa", "table") and bundle.classifier.source == "image"
     test = ClassificationDataset(root / "data", "test", SAMPLE)
