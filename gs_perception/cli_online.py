@@ -63,18 +63,22 @@ def _yaml(cls: type, args: argparse.Namespace, section: str):
 
 
 def _replay_config(args: argparse.Namespace, base=None):
-    """ReplayConfig: ``base`` (else the defaults and --config's 'replay:' section), the flags, --bundle."""
+    """ReplayConfig: ``base`` (else the defaults and --config's 'replay:' section), then the flags."""
     from .ros.replay import ReplayConfig
 
     base = _yaml(ReplayConfig, args, "replay") if base is None else base
     config = dataclass_from_args(ReplayConfig, args, "", base)
-    return config if args.bundle is None else _with_bundle(config, args.bundle)
+    return config
 
 
 def _with_bundle(config, bundle: Path):
     """``config`` (a ReplayConfig) recognising with the encoder bundle ``bundle``."""
     recognition = replace(config.pipeline.recognition, bundle=str(bundle))
     return replace(config, pipeline=replace(config.pipeline, recognition=recognition))
+
+
+BUNDLE_ALIAS = {"pipeline.recognition.bundle": "--bundle"}
+"""replay and demo spell --pipeline-recognition-bundle also --bundle (one field, one option)."""
 
 
 def demo_bundle() -> Path | None:
@@ -84,7 +88,7 @@ def demo_bundle() -> Path | None:
 
 def demo_replay_base():
     """The demo's ReplayConfig before flags (and the defaults its help shows): with :func:`demo_bundle`,
-    which --pipeline-recognition-bundle and --bundle override."""
+    which --bundle (= --pipeline-recognition-bundle) overrides."""
     from .ros.replay import ReplayConfig
 
     bundle = demo_bundle()
@@ -122,7 +126,7 @@ def _print_metrics(result) -> None:
 
 def demo_configs(args: argparse.Namespace):
     """(SimConfig, ReplayConfig) the demo runs with: :data:`DEMO_SIM` with the --shape or --mesh object and
-    the --sim-* flags; :func:`demo_replay_base` with the replay flags and --bundle.
+    the --sim-* flags; :func:`demo_replay_base` with the replay flags.
 
     Raises:
         ValueError: --sim-objects given with --shape or --mesh (it would silently win over them).
@@ -210,15 +214,12 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="run the perception pipeline over a ROS 2 bag (no ROS needed)")
     p.add_argument("bag", type=Path, help="input bag folder (sqlite3 or mcap), or a lone .db3 / .mcap file")
     p.add_argument("--out", type=Path, required=True, help="output folder: bag/, metrics.json, memory.ply")
-    p.add_argument(
-        "--bundle", type=Path, default=None, help="encoder bundle (= --pipeline-recognition-bundle)"
-    )
     p.add_argument("--config", default=None, help="YAML file whose 'replay:' section overrides ReplayConfig")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out (once the new output is complete)"
     )
-    add_dataclass_args(p, ReplayConfig)
+    add_dataclass_args(p, ReplayConfig, aliases=BUNDLE_ALIAS)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
@@ -235,13 +236,7 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="a mesh file the camera orbits instead (its folder names the class)",
     )
-    p.add_argument(
-        "--bundle",
-        type=Path,
-        default=None,
-        help=f"encoder bundle (default {DEFAULT_BUNDLE} if present, else the shipped demo bundle)",
-    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_dataclass_args(p, SimConfig, "sim-", DEMO_SIM)
-    add_dataclass_args(p, ReplayConfig, "", demo_replay_base())
+    add_dataclass_args(p, ReplayConfig, "", demo_replay_base(), aliases=BUNDLE_ALIAS)
     p.set_defaults(func=cmd_demo)

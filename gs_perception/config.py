@@ -73,7 +73,12 @@ def _default_text(value: Any) -> str:
 
 
 def add_dataclass_args(
-    parser: argparse.ArgumentParser, cls: type, prefix: str = "", base: Any = None
+    parser: argparse.ArgumentParser,
+    cls: type,
+    prefix: str = "",
+    base: Any = None,
+    aliases: Mapping[str, str] | None = None,
+    _path: str = "",
 ) -> None:
     """Add one ``--{prefix}{field-name}`` option per field of ``cls`` (values stay in the dataclass).
 
@@ -88,8 +93,11 @@ def add_dataclass_args(
             dataclass's (``DatasetConfig.fit`` is ``FitConfig(steps=7000)``) shows what it will really use.
             The options themselves default to ``argparse.SUPPRESS``: :func:`dataclass_from_args` applies
             only the flags that were given, on top of that same base.
+        aliases: A second, shorter option for a field, by its dotted path in ``cls``
+            (``{"pipeline.recognition.bundle": "--bundle"}``): one field, one option with two spellings.
     """
     base = cls() if base is None else base
+    aliases = {} if aliases is None else aliases
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     group = parser.add_argument_group(f"{cls.__name__}" + (f" (--{prefix}*)" if prefix else ""))
@@ -97,12 +105,15 @@ def add_dataclass_args(
         default = getattr(base, f.name)
         if dataclasses.is_dataclass(hints[f.name]):
             # The parent's value, not hints[f.name](): nested defaults are often overridden by the parent.
-            add_dataclass_args(parser, hints[f.name], f"{prefix}{f.name.replace('_', '-')}-", default)
+            nested = f"{prefix}{f.name.replace('_', '-')}-"
+            add_dataclass_args(parser, hints[f.name], nested, default, aliases, f"{_path}{f.name}.")
             continue
         kind, nargs = _parser_for(hints[f.name])
         text = f"{plain_text(docs.get(f.name, ''))} (default: {_default_text(default)})".strip()
+        alias = aliases.get(f"{_path}{f.name}")
         group.add_argument(
             f"--{prefix}{f.name.replace('_', '-')}",
+            *([alias] if alias else []),
             dest=f"{prefix.replace('-', '_')}{f.name}",
             type=kind,
             nargs=nargs,

@@ -10,7 +10,7 @@ copy of the Gaussians. It returns plain dataclasses; converting them to messages
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -164,8 +164,3 @@ class Pipeline:
         """Forget everything (memory and objects)."""
         self.memory.reset()
         self.objects, self.frames = [], 0
-
-
-def deterministic(config: PipelineConfig) -> PipelineConfig:
-    """``config`` with the memory in deterministic mode (no worker thread; seeded), for replay and tests."""
-    return replace(config, memory=replace(config.memory, threaded=False))

@@ -29,9 +29,10 @@ from pathlib import Path
 import torch
 
 from ..core.frames import Frame
+from ..core.memory import MemoryConfig
 from ..pipeline.assembler import AssemblerConfig, FrameAssembler
 from ..pipeline.recognition import RecognisedObject
-from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs, deterministic
+from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs
 from ..provenance import provenance
 from . import conversions as cv
 from .bag_io import BagMessage, BagReader, BagReadWarning, BagWriter
@@ -75,15 +76,15 @@ class ReplayTopics:
 class ReplayConfig:
     """Bag replay: the pipeline, how frames are matched, which topics, and the output bag."""
 
-    pipeline: PipelineConfig = PipelineConfig()
-    """The node's pipeline settings (parameters of the same names)."""
+    pipeline: PipelineConfig = PipelineConfig(memory=MemoryConfig(threaded=False))
+    """The node's pipeline settings (parameters of the same names), with one default of replay's own: the
+    memory in deterministic mode (``memory.threaded`` False: optimised inside each step with seeded
+    randomness, so the same bag gives the same outputs). True runs the worker thread as the node does
+    (results then depend on timing)."""
     assembler: AssemblerConfig = AssemblerConfig()
     """How image, camera_info, depth and pose are matched by stamp."""
     topics: ReplayTopics = ReplayTopics()
     """Input topics."""
-    deterministic: bool = True
-    """Optimise inside each step (no worker thread) with seeded randomness: the same bag gives the same
-    outputs. False runs the memory's worker thread as the node does (results then depend on timing)."""
     max_frames: int = 0
     """Stop after this many live frames (0 = all)."""
     storage: str = "sqlite3"
@@ -284,7 +285,7 @@ def _replay_into(
     work: Path, source: BagReader, inputs: _Inputs, config: ReplayConfig, show_progress: bool
 ) -> ReplayResult:
     """The replay proper, writing into the folder ``work``."""
-    pipeline_config = deterministic(config.pipeline) if config.deterministic else config.pipeline
+    pipeline_config = config.pipeline
     heldout, records = [], []
     ns = config.topics.output_namespace.rstrip("/")
     start, last, wanted = time.perf_counter(), None, inputs.wanted()
@@ -305,7 +306,7 @@ def _replay_into(
                 records.append(last)
                 for topic, msg in output_messages(types, last, config.topics.world_frame):
                     writer.write(f"{ns}/{topic}", msg, last.stamp_ns)
-        if not config.deterministic:
+        if pipeline_config.memory.threaded:
             pipeline.memory.wait_idle(timeout=600.0)
         renders = _evaluate_heldout(pipeline, heldout, writer, types, ns)
         objects = pipeline.recognise()

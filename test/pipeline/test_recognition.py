@@ -21,10 +21,10 @@ def _sphere(centre: tuple[float, float, float], radius: float, n: int = 800) -> 
     return cloud
 
 
-def _recogniser(views: ViewSpec = ViewSpec(), num_views: int = 3) -> Recogniser:
+def _recogniser(views: ViewSpec | None = None, num_views: int = 3) -> Recogniser:
     spec = types.SimpleNamespace(
         num_points=256, sh_degree=0, sampling="fps", image_size=(48, 48), background=(1.0, 1.0, 1.0),
-        views=views,
+        views=ViewSpec() if views is None else views,
     )  # fmt: skip
     return Recogniser(types.SimpleNamespace(feature_spec=spec), RecognitionConfig(num_views=num_views))
 

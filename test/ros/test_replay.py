@@ -24,7 +24,8 @@ from gs_perception.ros.typestore import MessageTypes
 pytestmark = pytest.mark.slow
 
 SIM = SimConfig(width=64, height=48, frames=8, held_out_every=4, rate_hz=4.0)
-MEMORY = MemoryConfig(working_min_width=64, steps_per_keyframe=15, keyframe_min_interval_s=0.0)
+# threaded=False: deterministic mode, as replay runs by default
+MEMORY = MemoryConfig(working_min_width=64, steps_per_keyframe=15, keyframe_min_interval_s=0.0, threaded=False)
 CLASSES = ("bed", "chair", "table")
 
 
