@@ -25,7 +25,7 @@ from ..core.cameras import look_at, opencv_to_opengl
 from .appearance import AppearanceConfig, apply_appearance
 from .meshes import normalise_to_unit_sphere
 from .shapes import make_shape
-from .views import ViewRenderConfig, _load_triton_before_mesa, _pyrender_mesh
+from .views import ViewRenderConfig, load_triton_before_mesa, pyrender_mesh
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def camera_matrix(config: SyntheticCaptureConfig) -> np.ndarray:
 
 def render_pinhole(config: SyntheticCaptureConfig, pad: float = 0.0) -> list[np.ndarray]:
     """Ideal pinhole renders [H', W', 3] float32 of every view, on a canvas ``pad`` × larger on each side."""
-    _load_triton_before_mesa()
+    load_triton_before_mesa()
     import pyrender
 
     K = camera_matrix(config)
@@ -124,7 +124,7 @@ def render_pinhole(config: SyntheticCaptureConfig, pad: float = 0.0) -> list[np.
     w, h = config.width + 2 * px, config.height + 2 * py
     scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 1.0), ambient_light=(0.55,) * 3)
     for mesh, view in _scene_meshes(config.seed):
-        scene.add(_pyrender_mesh(mesh, view))
+        scene.add(pyrender_mesh(mesh, view))
     camera = pyrender.IntrinsicsCamera(K[0, 0], K[1, 1], K[0, 2] + px, K[1, 2] + py, znear=0.05, zfar=40.0)
     node = scene.add(camera, pose=np.eye(4))
     scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=2.0), pose=np.eye(4), parent_node=node)

@@ -28,7 +28,14 @@ from PIL import Image
 from torch import Tensor
 
 from ..core.cameras import opengl_to_opencv
-from .nerf_synthetic import DatasetError, _image_path_or_none, _intrinsics, _read_json, _read_pose, _read_rgba
+from .nerf_synthetic import (
+    DatasetError,
+    image_path_or_none,
+    intrinsics_from_meta,
+    read_json,
+    read_pose,
+    read_rgba,
+)
 
 #: camera_model → how to undistort it ("opencv": k1 k2 p1 p2 [k3]; "fisheye": k1..k4; None: nothing to do).
 CAMERA_MODELS = {"PINHOLE": None, "SIMPLE_PINHOLE": None, "OPENCV": "opencv", "OPENCV_FISHEYE": "fisheye"}
@@ -105,18 +112,18 @@ def load_capture(folder: str | Path, config: CaptureConfig = CaptureConfig()) ->
         raise DatasetError(f"{folder}: capture folder does not exist")
     missing: list[str] = []
     if (folder / "transforms_train.json").is_file():
-        train_meta = _read_json(folder / "transforms_train.json")
+        train_meta = read_json(folder / "transforms_train.json")
         train = _read_split(
             folder, train_meta, _frames(train_meta, folder / "transforms_train.json"), config, missing
         )
         test_json = folder / "transforms_test.json"
         test = None
         if test_json.is_file():
-            test_meta = _read_json(test_json)
+            test_meta = read_json(test_json)
             test = _read_split(folder, test_meta, _frames(test_meta, test_json), config, missing)
         meta, layout = train_meta, "split files"
     elif (folder / "transforms.json").is_file():
-        meta = _read_json(folder / "transforms.json")
+        meta = read_json(folder / "transforms.json")
         frames = _frames(meta, folder / "transforms.json")
         held = _held_out(len(frames), config)
         train = _read_split(folder, meta, [f for i, f in enumerate(frames) if i not in held], config, missing)
@@ -158,19 +165,19 @@ def _read_split(
 ) -> CaptureViews | None:
     rgbs, alphas, Ks, poses, paths = [], [], [], [], []
     for frame in frames:
-        path = _image_path_or_none(folder, frame["file_path"])
+        path = image_path_or_none(folder, frame["file_path"])
         if path is None:
             missing.append(str(frame["file_path"]))
             continue
         camera = {**{k: meta[k] for k in (*_INTRINSIC_KEYS, *_DISTORTION_KEYS) if k in meta}, **frame}
-        rgb, alpha = _read_rgba(path)
+        rgb, alpha = read_rgba(path)
         K = camera_matrix(camera, rgb.shape[1], rgb.shape[0], path)
         rgb, alpha = undistort(rgb, alpha, K, camera, path)
         rgb, alpha, K = resize(rgb, alpha, K, config)
         if rgbs and rgb.shape != rgbs[0].shape:
             raise DatasetError(f"{path}: size {rgb.shape[1]}x{rgb.shape[0]} differs from {paths[0]}'s")
         rgbs.append(rgb), alphas.append(alpha), Ks.append(K), paths.append(path)
-        poses.append(_read_pose(frame.get("transform_matrix"), f"{frame['_where']} ({path.name})"))
+        poses.append(read_pose(frame.get("transform_matrix"), f"{frame['_where']} ({path.name})"))
     if not paths:
         return None
     return CaptureViews(
@@ -185,7 +192,7 @@ def _read_split(
 def camera_matrix(camera: dict, width: int, height: int, where: Path) -> np.ndarray:
     """Pinhole ``K`` [3, 3] (pixels) of one frame: the NeRF-synthetic rules (fl_x/fl_y/cx/cy, else
     camera_angle_x[/y]) applied to the frame's own fields over the file's."""
-    return _intrinsics(camera, width, height, where).K(dtype=torch.float64).numpy()
+    return intrinsics_from_meta(camera, width, height, where).K(dtype=torch.float64).numpy()
 
 
 def undistort(

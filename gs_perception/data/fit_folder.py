@@ -22,7 +22,7 @@ from ..core.ply import atomic_open, write_ply
 from ..provenance import provenance
 from .captures import CaptureConfig, CaptureViews, capture_json, has_capture, load_capture
 from .meshes import MeshError, load_mesh, sample_surface
-from .nerf_synthetic import _image_path_or_none, load_nerf_synthetic
+from .nerf_synthetic import image_path_or_none, load_nerf_synthetic
 
 #: What ``gs-perception fit`` uses on a photo capture (see :func:`is_photo_capture`). The object defaults
 #: of :class:`FitConfig` (500 steps, a 1-scene-scale ball, big Gaussians pruned) leave a capture's floor,
@@ -47,7 +47,7 @@ def is_photo_capture(folder: str | Path) -> bool:
     if not (folder / "transforms_train.json").is_file():
         return (folder / "transforms.json").is_file()
     frames = json.loads((folder / "transforms_train.json").read_text()).get("frames", [])
-    first = next((p for f in frames if (p := _image_path_or_none(folder, f.get("file_path", "")))), None)
+    first = next((p for f in frames if (p := image_path_or_none(folder, f.get("file_path", "")))), None)
     if first is None:
         return True  # images missing: only the capture loader can cope
     from PIL import Image
@@ -98,7 +98,7 @@ def _is_plain_split_folder(folder: Path, capture: CaptureConfig) -> bool:
     meta = json.loads(train.read_text())
     if "ply_file_path" in meta or any(float(meta.get(k, 0.0)) for k in ("k1", "k2", "k3", "k4", "p1", "p2")):
         return False
-    return all(_image_path_or_none(folder, f.get("file_path", "")) for f in meta.get("frames", []))
+    return all(image_path_or_none(folder, f.get("file_path", "")) for f in meta.get("frames", []))
 
 
 def load_views(

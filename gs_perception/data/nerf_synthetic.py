@@ -80,7 +80,7 @@ def load_nerf_synthetic(
     if not folder.is_dir():
         raise DatasetError(f"{folder}: dataset folder does not exist")
     json_path = folder / f"transforms_{split}.json"
-    meta = _read_json(json_path)
+    meta = read_json(json_path)
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
         raise DatasetError(f"{json_path}: no 'frames' list (or it is empty)")
@@ -91,7 +91,7 @@ def load_nerf_synthetic(
         if not isinstance(frame, dict) or "file_path" not in frame:
             raise DatasetError(f"{json_path}: frame {i} has no 'file_path'")
         path = _resolve_image(folder, frame["file_path"], json_path)
-        rgb, alpha = _read_rgba(path)
+        rgb, alpha = read_rgba(path)
         if rgbs and rgb.shape != rgbs[0].shape:
             raise DatasetError(
                 f"{path}: image size {rgb.shape[1]}x{rgb.shape[0]} differs from "
@@ -100,10 +100,10 @@ def load_nerf_synthetic(
         paths.append(path)
         rgbs.append(rgb)
         alphas.append(alpha)
-        poses.append(_read_pose(frame.get("transform_matrix"), f"{json_path} (frame {i}, {path.name})"))
+        poses.append(read_pose(frame.get("transform_matrix"), f"{json_path} (frame {i}, {path.name})"))
 
     height, width = rgbs[0].shape[:2]
-    intrinsics = _intrinsics(meta, width, height, json_path)
+    intrinsics = intrinsics_from_meta(meta, width, height, json_path)
     T_world_cam = opengl_to_opencv(torch.from_numpy(np.stack(poses))).float()
     return PosedImages(
         rgb=torch.from_numpy(np.stack(rgbs)),
@@ -115,7 +115,8 @@ def load_nerf_synthetic(
     )
 
 
-def _read_json(json_path: Path) -> dict:
+def read_json(json_path: Path) -> dict:
+    """A transforms file's JSON object; :class:`DatasetError` naming the file when it is absent or bad."""
     if not json_path.is_file():
         raise DatasetError(f"{json_path}: transforms file does not exist")
     try:
@@ -127,7 +128,7 @@ def _read_json(json_path: Path) -> dict:
     return meta
 
 
-def _image_path_or_none(folder: Path, file_path: str) -> Path | None:
+def image_path_or_none(folder: Path, file_path: str) -> Path | None:
     """The frame's image file, or None. A missing extension is tried as ``.png`` (the Blender dataset writes
     "./train/r_0") and ``.jpg``."""
     path = folder / file_path
@@ -139,7 +140,7 @@ def _image_path_or_none(folder: Path, file_path: str) -> Path | None:
 
 def _resolve_image(folder: Path, file_path: str, json_path: Path) -> Path:
     """The image of a frame, or a DatasetError naming it."""
-    path = _image_path_or_none(folder, file_path)
+    path = image_path_or_none(folder, file_path)
     if path is None:
         missing = folder / file_path
         raise DatasetError(
@@ -148,7 +149,7 @@ def _resolve_image(folder: Path, file_path: str, json_path: Path) -> Path:
     return path
 
 
-def _read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Straight colour [H, W, 3] and alpha [H, W] as float32 in [0, 1]."""
     try:
         with Image.open(path) as image:
@@ -160,7 +161,7 @@ def _read_rgba(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(data[..., :3]), np.ascontiguousarray(alpha)
 
 
-def _read_pose(matrix: object, where: str) -> np.ndarray:
+def read_pose(matrix: object, where: str) -> np.ndarray:
     """A validated 4×4 rigid camera→world matrix (OpenGL axes), float64."""
     try:
         T = np.asarray(matrix, dtype=np.float64)
@@ -183,7 +184,7 @@ def _read_pose(matrix: object, where: str) -> np.ndarray:
     return T
 
 
-def _intrinsics(meta: dict, width: int, height: int, json_path: Path) -> Intrinsics:
+def intrinsics_from_meta(meta: dict, width: int, height: int, json_path: Path) -> Intrinsics:
     """fl_x/fl_y/cx/cy when present (ours, Instant-NGP style), else camera_angle_x[/y] and the image size."""
     w, h = int(meta.get("w", width)), int(meta.get("h", height))
     if (w, h) != (width, height):

@@ -33,7 +33,7 @@ from gs_perception.core.frames import Frame
 from .appearance import AppearanceConfig, apply_appearance
 from .meshes import load_mesh, normalise_to_unit_sphere
 from .shapes import SHAPE_NAMES, make_shape
-from .views import ViewRenderConfig, _load_triton_before_mesa, _pyrender_mesh
+from .views import ViewRenderConfig, load_triton_before_mesa, pyrender_mesh
 
 #: Split folders skipped when a mesh file's class is read from its folder (ModelNet: <class>/train/x.off).
 _SPLIT_FOLDERS = ("train", "test", "val")
@@ -195,13 +195,13 @@ def _render(
     stamps: list[int],
     held_out: list[bool],
 ) -> Iterator[SimFrame]:
-    _load_triton_before_mesa()
+    load_triton_before_mesa()
     import pyrender  # lazy, after PYOPENGL_PLATFORM defaults to egl (set by views.py)
 
     intr, labels = sim_intrinsics(config), scene_labels(config)
     light = objects[0][1]
     scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(light.ambient,) * 3)
-    nodes = [scene.add(_pyrender_mesh(mesh, view)) for mesh, view in objects]
+    nodes = [scene.add(pyrender_mesh(mesh, view)) for mesh, view in objects]
     znear, zfar = _clip_planes(config, poses)
     camera = pyrender.IntrinsicsCamera(intr.fx, intr.fy, intr.cx, intr.cy, znear=znear, zfar=zfar)
     camera_node = scene.add(camera, pose=np.eye(4))

@@ -109,7 +109,7 @@ class RenderedViews:
     mask: Tensor
 
 
-def _load_triton_before_mesa() -> None:
+def load_triton_before_mesa() -> None:
     """Import triton (torch's GPU compiler, pulled in later by torch.optim) before Mesa's EGL driver.
 
     Both bundle LLVM; when Mesa's llvmpipe loads first, a later ``import triton`` segfaults the process
@@ -138,7 +138,7 @@ def render_views(
     Returns:
         :class:`RenderedViews` with [N, H, W(, 4)] images.
     """
-    _load_triton_before_mesa()
+    load_triton_before_mesa()
     import pyrender  # lazy: see the module docstring
 
     poses = torch.as_tensor(poses)
@@ -149,7 +149,7 @@ def render_views(
     znear, zfar = _clip_planes(mesh, poses_gl[:, :3, 3])
 
     scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(config.ambient,) * 3)
-    mesh_node = scene.add(_pyrender_mesh(mesh, config))
+    mesh_node = scene.add(pyrender_mesh(mesh, config))
     # pyrender's IntrinsicsCamera measures cy from the top row, as our K does (checked by a projection test).
     camera = pyrender.IntrinsicsCamera(intr.fx, intr.fy, intr.cx, intr.cy, znear=znear, zfar=zfar)
     camera_node = scene.add(camera, pose=np.eye(4))
@@ -176,7 +176,7 @@ def render_views(
     return RenderedViews(torch.from_numpy(rgba), torch.from_numpy(depth), torch.from_numpy(depth > 0.0))
 
 
-def _pyrender_mesh(mesh: trimesh.Trimesh, config: ViewRenderConfig) -> object:
+def pyrender_mesh(mesh: trimesh.Trimesh, config: ViewRenderConfig) -> object:
     """A flat-shaded, double-sided pyrender mesh with the mesh's colours or ``config.base_color``.
 
     Built by hand because ``pyrender.Mesh.from_trimesh`` drops the per-face colours when a material is given,

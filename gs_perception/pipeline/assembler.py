@@ -6,8 +6,8 @@ Streams arrive in any order and at different rates. An image becomes a
 "the latest pose") and, when depth is expected, the depth image with its stamp.
 Images still waiting when a newer one is complete are dropped: a perception pipeline must not fall behind.
 
-Everything is ROS-free: callers convert messages first (ros/conversions.py). Poses are ``T_world_cam``
-(camera→world, OpenCV axes, metres); stamps are integer nanoseconds.
+Everything is ROS-free: callers convert messages first (ros/frames.py, ros/sensor_conversions.py). Poses are
+``T_world_cam`` (camera→world, OpenCV axes, metres); stamps are integer nanoseconds.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 thread, or synchronously in deterministic mode), and at configurable rates renders the memory at the frame's
 pose, cuts objects out of the memory and recognises them with the encoder bundle, and hands out a decimated
 copy of the Gaussians. It returns plain dataclasses; converting them to messages is the caller's business
-(ros/conversions.py).
+(ros/frames.py, ros/sensor_conversions.py).
 """
 
 from __future__ import annotations

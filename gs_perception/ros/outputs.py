@@ -14,14 +14,15 @@ import numpy as np
 
 from ..pipeline.recognition import RecognisedObject
 from ..pipeline.step import StepOutputs
-from . import conversions as cv
+from . import perception_msgs as msgs
+from . import sensor_conversions as sensors
 from .typestore import MessageTypes
 
 
-def detected_objects(objects: list[RecognisedObject]) -> list[cv.DetectedObject]:
+def detected_objects(objects: list[RecognisedObject]) -> list[msgs.DetectedObject]:
     """Recognised objects as the message builders' input (box centre and size in the world frame)."""
     return [
-        cv.DetectedObject(
+        msgs.DetectedObject(
             id=o.id,
             class_names=list(o.class_names),
             scores=[float(s) for s in o.scores],
@@ -36,14 +37,14 @@ def object_messages(
     types: MessageTypes, objects: list[RecognisedObject], stamp_ns: int, world_frame: str
 ) -> list[tuple[str, Any]]:
     """Detections, the largest object's classification and both embedding tables."""
-    out = [("detections", cv.detections_message(types, stamp_ns, world_frame, detected_objects(objects)))]
+    out = [("detections", msgs.detections_message(types, stamp_ns, world_frame, detected_objects(objects)))]
     if objects and objects[0].class_names:
         largest = objects[0]
         scores = [float(s) for s in largest.scores]
         out.append(
             (
                 "classification",
-                cv.classification_message(types, stamp_ns, world_frame, list(largest.class_names), scores),
+                msgs.classification_message(types, stamp_ns, world_frame, list(largest.class_names), scores),
             )
         )
     if objects:
@@ -52,7 +53,7 @@ def object_messages(
             ("embeddings/gaussians", "gaussian_embedding"),
         ):
             table = np.stack([getattr(o, name).numpy() for o in objects]).astype(np.float32)
-            out.append((topic, cv.embeddings_to_image(types, table, stamp_ns, world_frame)))
+            out.append((topic, msgs.embeddings_to_image(types, table, stamp_ns, world_frame)))
     return out
 
 
@@ -62,9 +63,9 @@ def output_messages(types: MessageTypes, outputs: StepOutputs, world_frame: str)
     out: list[tuple[str, Any]] = []
     if outputs.memory_view is not None:
         rgb = outputs.memory_view.rgb.detach().cpu().numpy()
-        out.append(("memory_view", cv.rgb_to_image(types, rgb, stamp, outputs.frame_id)))
+        out.append(("memory_view", sensors.rgb_to_image(types, rgb, stamp, outputs.frame_id)))
     if outputs.cloud is not None and outputs.cloud.num > 0:
-        out.append(("gaussians", cv.gaussians_to_pointcloud2(types, outputs.cloud, stamp, world_frame)))
+        out.append(("gaussians", msgs.gaussians_to_pointcloud2(types, outputs.cloud, stamp, world_frame)))
     if outputs.objects is not None:
         out += object_messages(types, outputs.objects, stamp, world_frame)
     return out

@@ -15,7 +15,8 @@ from typing import Any
 from ..pipeline.assembler import FrameAssembler
 from ..pipeline.step import Pipeline, StepOutputs
 from ..pipeline.worker import PipelineWorker
-from . import conversions as cv
+from . import perception_msgs as msgs
+from . import sensor_conversions as sensors
 from .interface import TOPICS, PerceptionNodeConfig
 from .params import declare_config
 from .tf_poses import PendingPoses, make_tf_buffer
@@ -137,8 +138,8 @@ class NodeCallbacks:
     # --- inputs -------------------------------------------------------------------------------------------
 
     def _on_image(self, msg: Any) -> list:
-        stamp = cv.stamp_to_ns(msg.header.stamp)
-        frames = self.assembler.add_image(stamp, msg.header.frame_id, cv.image_to_rgb(msg))
+        stamp = sensors.stamp_to_ns(msg.header.stamp)
+        frames = self.assembler.add_image(stamp, msg.header.frame_id, sensors.image_to_rgb(msg))
         if self.tf_buffer is not None:
             for dropped, reason in self.pending.add(stamp, msg.header.frame_id, time.monotonic()):
                 self.warn("tf", f"dropped the frame at {dropped} ns: {reason}")
@@ -146,13 +147,15 @@ class NodeCallbacks:
         return frames
 
     def _on_info(self, msg: Any) -> list:
-        return self.assembler.add_camera_info(cv.camera_info_to_intrinsics(msg))
+        return self.assembler.add_camera_info(sensors.camera_info_to_intrinsics(msg))
 
     def _on_depth(self, msg: Any) -> list:
-        return self.assembler.add_depth(cv.stamp_to_ns(msg.header.stamp), cv.image_to_depth(msg))
+        return self.assembler.add_depth(sensors.stamp_to_ns(msg.header.stamp), sensors.image_to_depth(msg))
 
     def _on_pose(self, msg: Any) -> list:
-        return self.assembler.add_pose(cv.stamp_to_ns(msg.header.stamp), cv.pose_to_matrix(msg.pose))
+        return self.assembler.add_pose(
+            sensors.stamp_to_ns(msg.header.stamp), sensors.pose_to_matrix(msg.pose)
+        )
 
     def _tf_handler(self, static: bool) -> Callable[[Any], list]:
         def on_tf(msg: Any) -> list:
@@ -185,7 +188,7 @@ class NodeCallbacks:
             return
         names = pipeline.recogniser.bundle.class_names
         stamp = self.node.get_clock().now().nanoseconds
-        msg = cv.label_info_message(self.types, names, stamp, self.config.world_frame, 0.0)
+        msg = msgs.label_info_message(self.types, names, stamp, self.config.world_frame, 0.0)
         self.publishers["label_info"].publish(msg)
 
     def _save(self, request: Any, response: Any) -> Any:

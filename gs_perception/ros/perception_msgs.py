@@ -1,6 +1,6 @@
 """Messages the perception node publishes: Gaussians as PointCloud2, vision_msgs results, embeddings.
 
-Like :mod:`gs_perception.ros.conversions` (whose helpers it uses), this takes a
+Like :mod:`gs_perception.ros.sensor_conversions` (whose helpers it uses), this takes a
 :class:`~gs_perception.ros.typestore.MessageTypes` table and never imports ROS.
 
 Choices (docs/architecture.md §5), made once here:

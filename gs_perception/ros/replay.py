@@ -34,7 +34,8 @@ from ..pipeline.assembler import AssemblerConfig, FrameAssembler
 from ..pipeline.recognition import RecognisedObject
 from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs
 from ..provenance import provenance
-from . import conversions as cv
+from . import perception_msgs as msgs
+from . import sensor_conversions as sensors
 from .bag_io import BagMessage, BagReader, BagReadWarning, BagWriter
 from .outputs import object_messages, output_messages
 from .replay_metrics import ReplayMetrics, summarise
@@ -208,27 +209,27 @@ class _Inputs:
 
     def _route(self, topic: str, msg: object) -> tuple[list[Frame], list[Frame]]:
         t = self.topics
-        stamp = lambda m: cv.stamp_to_ns(m.header.stamp)  # noqa: E731
+        stamp = lambda m: sensors.stamp_to_ns(m.header.stamp)  # noqa: E731
         if topic == t.camera_info:
-            return self.live.add_camera_info(cv.camera_info_to_intrinsics(msg)), []
+            return self.live.add_camera_info(sensors.camera_info_to_intrinsics(msg)), []
         elif topic == t.eval_camera_info:
-            return [], self.heldout.add_camera_info(cv.camera_info_to_intrinsics(msg))
+            return [], self.heldout.add_camera_info(sensors.camera_info_to_intrinsics(msg))
         elif topic == t.image:
-            return self.live.add_image(stamp(msg), msg.header.frame_id, cv.image_to_rgb(msg)), []
+            return self.live.add_image(stamp(msg), msg.header.frame_id, sensors.image_to_rgb(msg)), []
         elif topic == t.depth:
-            return self.live.add_depth(stamp(msg), cv.image_to_depth(msg)), []
+            return self.live.add_depth(stamp(msg), sensors.image_to_depth(msg)), []
         elif topic == t.pose:
-            return self.live.add_pose(stamp(msg), cv.pose_to_matrix(msg.pose)), []
+            return self.live.add_pose(stamp(msg), sensors.pose_to_matrix(msg.pose)), []
         elif topic == t.tf:
             frames: list[Frame] = []
             for tf in msg.transforms:
                 if tf.header.frame_id == t.world_frame:
-                    frames += self.live.add_pose(stamp(tf), cv.transform_to_matrix(tf.transform))
+                    frames += self.live.add_pose(stamp(tf), sensors.transform_to_matrix(tf.transform))
             return frames, []
         elif topic == t.eval_image:
-            return [], self.heldout.add_image(stamp(msg), msg.header.frame_id, cv.image_to_rgb(msg))
+            return [], self.heldout.add_image(stamp(msg), msg.header.frame_id, sensors.image_to_rgb(msg))
         elif topic == t.eval_pose:
-            return [], self.heldout.add_pose(stamp(msg), cv.pose_to_matrix(msg.pose))
+            return [], self.heldout.add_pose(stamp(msg), sensors.pose_to_matrix(msg.pose))
         elif topic == t.ground_truth and not self.truth:
             self.truth = [r.class_id for r in msg.results]  # vision_msgs/Classification: ObjectHypothesis[]
         return [], []
@@ -367,7 +368,7 @@ def _write_label_info(
 ) -> None:
     if pipeline.recogniser is not None:
         names = list(pipeline.recogniser.bundle.class_names)
-        writer.write(f"{ns}/label_info", cv.label_info_message(types, names, 0, frame, 0.0), 0)
+        writer.write(f"{ns}/label_info", msgs.label_info_message(types, names, 0, frame, 0.0), 0)
 
 
 def _evaluate_heldout(
@@ -380,7 +381,7 @@ def _evaluate_heldout(
         renders.append((frame, render))
         writer.write(
             f"{ns}/eval/memory_view",
-            cv.rgb_to_image(types, render, frame.stamp_ns, frame.frame_id),
+            sensors.rgb_to_image(types, render, frame.stamp_ns, frame.frame_id),
             frame.stamp_ns,
         )
     return renders

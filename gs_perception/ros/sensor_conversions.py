@@ -1,8 +1,22 @@
-"""Sensor-side conversions: time, headers, images, camera info, poses and TF.
+"""Sensor-side conversions: time, headers, images, camera info, poses and TF (docs/architecture.md §4, §5).
 
-Import these through :mod:`gs_perception.ros.conversions`, which states the conventions (stamps, quaternion
-order, pixel centres, depth units) and also re-exports the output messages of
-:mod:`gs_perception.ros.perception_msgs`.
+The output messages are in :mod:`gs_perception.ros.perception_msgs`; :mod:`gs_perception.ros.frames` turns
+these inputs into a core ``Frame``.
+
+Conventions:
+
+- Stamps are integer nanoseconds; ``builtin_interfaces/Time`` is (sec, nanosec) with nanosec in [0, 1e9).
+  Output headers copy the input image's stamp and frame.
+- Quaternions are **xyzw** in ROS messages and **wxyz** inside the package; only these modules touch the ROS
+  order (:func:`quat_xyzw_to_matrix`, :func:`matrix_to_quat_xyzw`, w ≥ 0 on output).
+- Poses are ``T_world_cam`` (camera→world, 4×4) with OpenCV axes = the ROS optical frame (REP-105).
+- Pixel centres: ROS ``CameraInfo`` follows OpenCV (the centre of pixel (u, v) is at (u, v)); the core's
+  :class:`~gs_perception.core.cameras.Intrinsics` follows gsplat (centre at (u + 0.5, v + 0.5)). So
+  ``Intrinsics.cx = K[2] + 0.5`` and ``Intrinsics.cy = K[5] + 0.5`` (:data:`PIXEL_CENTER_OFFSET`), and back.
+- Images: ``rgb8 bgr8 rgba8 bgra8 mono8 mono16 16UC1 32FC1`` (``step`` padding and ``is_bigendian`` honoured);
+  colour → float32 RGB in [0, 1]; depth ``16UC1``/``mono16`` is millimetres, ``32FC1`` metres, and 0 means
+  "no measurement" (non-finite and negative depths become 0). Distortion in ``CameraInfo.d`` is ignored: feed
+  rectified images.
 """
 
 from __future__ import annotations

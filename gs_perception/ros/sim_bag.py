@@ -22,7 +22,8 @@ from gs_perception.core.frames import Frame
 from gs_perception.data.captures import Capture
 from gs_perception.data.sim import SimFrame
 
-from . import conversions as cv
+from . import perception_msgs as msgs
+from . import sensor_conversions as sensors
 from .bag_io import BagWriter
 from .typestore import MessageTypes
 
@@ -124,20 +125,24 @@ def sim_frame_messages(types: MessageTypes, sim: SimFrame, topics: SimTopics) ->
         camera_frame = topics.camera_frame
     image_topic, info_topic, depth_topic, pose_topic = names
     out = [
-        (image_topic, cv.rgb_to_image(types, frame.rgb, stamp, camera_frame)),
-        (info_topic, cv.intrinsics_to_camera_info(types, frame.intrinsics, stamp, camera_frame)),
+        (image_topic, sensors.rgb_to_image(types, frame.rgb, stamp, camera_frame)),
+        (info_topic, sensors.intrinsics_to_camera_info(types, frame.intrinsics, stamp, camera_frame)),
     ]
     if frame.depth is not None:
-        out.append((depth_topic, cv.depth_to_image(types, frame.depth, stamp, camera_frame)))
-    out.append((pose_topic, cv.matrix_to_pose_stamped(types, frame.T_world_cam, stamp, topics.world_frame)))
+        out.append((depth_topic, sensors.depth_to_image(types, frame.depth, stamp, camera_frame)))
+    out.append(
+        (pose_topic, sensors.matrix_to_pose_stamped(types, frame.T_world_cam, stamp, topics.world_frame))
+    )
     # Where a message package is missing (a live node without tf2_msgs or vision_msgs), its topic is left out.
     if not sim.held_out and types.available("TFMessage"):
-        tf = cv.matrix_to_transform_stamped(types, frame.T_world_cam, stamp, topics.world_frame, camera_frame)
-        out.append((topics.tf, cv.tf_message(types, [tf])))
+        tf = sensors.matrix_to_transform_stamped(
+            types, frame.T_world_cam, stamp, topics.world_frame, camera_frame
+        )
+        out.append((topics.tf, sensors.tf_message(types, [tf])))
     if types.available("Classification"):
         scores, labels = [1.0] * len(sim.labels), list(sim.labels)
         out.append(
-            (topics.ground_truth, cv.classification_message(types, stamp, camera_frame, labels, scores))
+            (topics.ground_truth, msgs.classification_message(types, stamp, camera_frame, labels, scores))
         )
     return out
 

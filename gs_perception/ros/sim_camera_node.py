@@ -30,7 +30,7 @@ def _make_node() -> Any:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from ..data.sim import simulate
-    from . import conversions as cv
+    from . import sensor_conversions as sensors
     from .params import declare_config
     from .sim_bag import SimTopics, sim_frame_messages
     from .sim_camera import SimNodeConfig, laps
@@ -74,7 +74,7 @@ def _make_node() -> Any:
                     return
                 if self.config.publish_clock:
                     self.clock_pub.publish(
-                        self.types.Clock(clock=cv.ns_to_stamp(self.types, sim.frame.stamp_ns))
+                        self.types.Clock(clock=sensors.ns_to_stamp(self.types, sim.frame.stamp_ns))
                     )
                 if sim.held_out and not self.config.publish_held_out:
                     continue

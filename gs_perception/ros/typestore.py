@@ -1,7 +1,7 @@
 """Message classes without ROS: a rosbags typestore with vision_msgs, and one lookup table for both backends.
 
-Two sources of message classes share field names (docs/architecture.md §5), so ``conversions.py`` is written
-once against :class:`MessageTypes`:
+Two sources of message classes share field names (docs/architecture.md §5), so the conversion modules are
+written once against :class:`MessageTypes`:
 
 - **rosbags** (pure Python, used for bags and tests): :func:`make_typestore` returns the Humble or Jazzy
   store with the vision_msgs 4.x definitions registered (rosbags ships no vision_msgs). Its classes are

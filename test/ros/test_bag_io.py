@@ -18,8 +18,10 @@ from gs_perception.core.cameras import Intrinsics, look_at
 from gs_perception.core.frames import Frame
 from gs_perception.core.gaussians import GaussianCloud
 from gs_perception.data.sim import SimConfig, SimFrame, simulate
-from gs_perception.ros import conversions as cv
+from gs_perception.ros import perception_msgs as msgs
+from gs_perception.ros import sensor_conversions as sensors
 from gs_perception.ros.bag_io import BagReadWarning, BagWriter, bag_message_counts, bag_topics, read_bag
+from gs_perception.ros.frames import frame_from_messages
 from gs_perception.ros.sim_bag import SimTopics, write_sim_bag
 from gs_perception.ros.typestore import MessageTypes, make_typestore
 
@@ -53,18 +55,26 @@ def sample_messages() -> list[tuple[str, object, int]]:
     cloud = GaussianCloud.from_points(
         torch.randn(5, 3, generator=torch.Generator().manual_seed(1)), scale=0.1
     )
-    obj = cv.DetectedObject("obj-1", ("bed", "chair"), (0.3, 0.7), (0.0, 1.0, 2.0), (0.5, 0.5, 1.0))
-    tf = cv.matrix_to_transform_stamped(TYPES, T, T0, "world", "cam")
+    obj = msgs.DetectedObject("obj-1", ("bed", "chair"), (0.3, 0.7), (0.0, 1.0, 2.0), (0.5, 0.5, 1.0))
+    tf = sensors.matrix_to_transform_stamped(TYPES, T, T0, "world", "cam")
     return [
-        ("/camera/image_raw", cv.array_to_image(TYPES, rgb, "rgb8", T0, "cam"), T0),
-        ("/camera/camera_info", cv.intrinsics_to_camera_info(TYPES, intr, T0, "cam"), T0),
-        ("/camera/pose", cv.matrix_to_pose_stamped(TYPES, T, T0, "world"), T0 + 1),
-        ("/tf", cv.tf_message(TYPES, [tf]), T0 + 2),
-        ("/gaussians", cv.gaussians_to_pointcloud2(TYPES, cloud, T0 + 3, "world"), T0 + 3),
-        ("/detections", cv.detections_message(TYPES, T0 + 3, "world", [obj]), T0 + 3),
-        ("/classification", cv.classification_message(TYPES, T0 + 3, "cam", ["a", "b"], [0.4, 0.6]), T0 + 3),
-        ("/embeddings", cv.embeddings_to_image(TYPES, np.eye(1, 4, dtype=np.float32), T0 + 3, "cam"), T0 + 3),
-        ("/label_info", cv.label_info_message(TYPES, ["bed", "chair"], T0 + 4, "world", 0.5), T0 + 4),
+        ("/camera/image_raw", sensors.array_to_image(TYPES, rgb, "rgb8", T0, "cam"), T0),
+        ("/camera/camera_info", sensors.intrinsics_to_camera_info(TYPES, intr, T0, "cam"), T0),
+        ("/camera/pose", sensors.matrix_to_pose_stamped(TYPES, T, T0, "world"), T0 + 1),
+        ("/tf", sensors.tf_message(TYPES, [tf]), T0 + 2),
+        ("/gaussians", msgs.gaussians_to_pointcloud2(TYPES, cloud, T0 + 3, "world"), T0 + 3),
+        ("/detections", msgs.detections_message(TYPES, T0 + 3, "world", [obj]), T0 + 3),
+        (
+            "/classification",
+            msgs.classification_message(TYPES, T0 + 3, "cam", ["a", "b"], [0.4, 0.6]),
+            T0 + 3,
+        ),
+        (
+            "/embeddings",
+            msgs.embeddings_to_image(TYPES, np.eye(1, 4, dtype=np.float32), T0 + 3, "cam"),
+            T0 + 3,
+        ),
+        ("/label_info", msgs.label_info_message(TYPES, ["bed", "chair"], T0 + 4, "world", 0.5), T0 + 4),
     ]
 
 
@@ -88,14 +98,14 @@ def test_bag_round_trip(tmp_path, storage):
 @pytest.mark.parametrize("storage", STORAGES)
 def test_topic_filter_and_corrupt_message_skipped(tmp_path, storage):
     path = tmp_path / "bag"
-    image = cv.array_to_image(TYPES, np.zeros((2, 3), np.uint8), "mono8", T0, "cam")
+    image = sensors.array_to_image(TYPES, np.zeros((2, 3), np.uint8), "mono8", T0, "cam")
     with BagWriter(path, storage=storage) as writer:
         writer.write("/camera/image_raw", image, T0)
         writer.write_raw(
             "/camera/image_raw", "sensor_msgs/msg/Image", b"\x00\x01\x00\x00" + b"\xff" * 7, T0 + 5
         )
         writer.write("/camera/image_raw", image, T0 + 9)
-        writer.write("/unrelated", cv.tf_message(TYPES, []), T0 + 1)
+        writer.write("/unrelated", sensors.tf_message(TYPES, []), T0 + 1)
     with pytest.warns(BagReadWarning, match=rf"/camera/image_raw at {T0 + 5} ns"):
         read = list(read_bag(path, topics=["/camera/image_raw", "/not/in/bag"]))
     assert [(m.topic, m.stamp_ns) for m in read] == [("/camera/image_raw", T0), ("/camera/image_raw", T0 + 9)]
@@ -107,7 +117,7 @@ def test_label_info_recorded_transient_local(tmp_path):
     with BagWriter(path, transient_local_topics=["/latched_pose"]) as writer:
         for topic, msg, stamp in sample_messages():
             writer.write(topic, msg, stamp)
-        writer.write("/latched_pose", cv.matrix_to_pose_stamped(TYPES, np.eye(4), T0, "world"), T0)
+        writer.write("/latched_pose", sensors.matrix_to_pose_stamped(TYPES, np.eye(4), T0, "world"), T0)
     with AnyReader([path]) as reader:
         durability = {c.topic: c.ext.offered_qos_profiles[0].durability for c in reader.connections}
     assert durability["/label_info"] == QosDurability.TRANSIENT_LOCAL
@@ -118,9 +128,9 @@ def test_label_info_recorded_transient_local(tmp_path):
 def test_writer_refuses_overwrite_and_type_change(tmp_path):
     path = tmp_path / "bag"
     with BagWriter(path) as writer:
-        writer.write("/pose", cv.matrix_to_pose_stamped(TYPES, np.eye(4), T0, "world"), T0)
+        writer.write("/pose", sensors.matrix_to_pose_stamped(TYPES, np.eye(4), T0, "world"), T0)
         with pytest.raises(ValueError, match="already has type geometry_msgs/msg/PoseStamped"):
-            writer.write("/pose", cv.tf_message(TYPES, []), T0)
+            writer.write("/pose", sensors.tf_message(TYPES, []), T0)
         with pytest.raises(TypeError, match="not a rosbags message"):
             writer.write("/pose", object(), T0)
     with pytest.raises(FileExistsError, match=f"{path} exists already"):
@@ -186,7 +196,7 @@ def test_write_sim_bag(tmp_path, storage):
     ):
         stamp = sim.frame.stamp_ns
         assert {img.stamp_ns, info.stamp_ns, depth.stamp_ns, pose.stamp_ns, tf.stamp_ns} == {stamp}
-        rebuilt = cv.frame_from_messages(img.msg, info.msg, cv.pose_to_matrix(pose.msg.pose), depth.msg)
+        rebuilt = frame_from_messages(img.msg, info.msg, sensors.pose_to_matrix(pose.msg.pose), depth.msg)
         assert rebuilt.stamp_ns == stamp and rebuilt.frame_id == topics.camera_frame
         assert rebuilt.intrinsics == sim.frame.intrinsics
         torch.testing.assert_close(rebuilt.rgb, sim.frame.rgb, rtol=0, atol=1e-6)
@@ -198,7 +208,7 @@ def test_write_sim_bag(tmp_path, storage):
             topics.camera_frame,
         )
         np.testing.assert_allclose(
-            cv.transform_to_matrix(transform.transform), sim.frame.T_world_cam, atol=1e-6
+            sensors.transform_to_matrix(transform.transform), sim.frame.T_world_cam, atol=1e-6
         )
     (eval_image,) = by_topic[topics.eval_image]
     assert eval_image.stamp_ns == frames[3].frame.stamp_ns

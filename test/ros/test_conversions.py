@@ -13,7 +13,8 @@ import torch
 
 from gs_perception.core.cameras import Intrinsics, look_at
 from gs_perception.core.frames import FrameError
-from gs_perception.ros import conversions as cv
+from gs_perception.ros import sensor_conversions as sensors
+from gs_perception.ros.frames import frame_from_messages
 from gs_perception.ros.typestore import MessageTypes, make_typestore
 
 TYPESTORE = make_typestore("humble")
@@ -29,7 +30,7 @@ def cdr_round_trip(msg):
 
 
 def random_pixels(encoding: str, shape: tuple[int, int] = (12, 16)) -> np.ndarray:
-    dtype, channels = cv.IMAGE_ENCODINGS[encoding]
+    dtype, channels = sensors.IMAGE_ENCODINGS[encoding]
     full = shape + ((channels,) if channels > 1 else ())
     if dtype.kind == "f":
         return RNG.normal(size=full).astype(dtype)
@@ -38,11 +39,11 @@ def random_pixels(encoding: str, shape: tuple[int, int] = (12, 16)) -> np.ndarra
 
 def padded_image(encoding: str, pixels: np.ndarray, pad: int, bigendian: bool = False):
     """An Image whose rows carry ``pad`` junk bytes (0xAB) after the pixels."""
-    dtype = cv.IMAGE_ENCODINGS[encoding][0].newbyteorder(">" if bigendian else "<")
+    dtype = sensors.IMAGE_ENCODINGS[encoding][0].newbyteorder(">" if bigendian else "<")
     rows = np.ascontiguousarray(pixels, dtype=dtype).reshape(pixels.shape[0], -1).view(np.uint8)
     rows = np.concatenate([rows, np.full((rows.shape[0], pad), 0xAB, np.uint8)], axis=1)
     return TYPES.Image(
-        header=cv.make_header(TYPES, STAMP, "cam"),
+        header=sensors.make_header(TYPES, STAMP, "cam"),
         height=pixels.shape[0],
         width=pixels.shape[1],
         encoding=encoding,
@@ -55,24 +56,24 @@ def padded_image(encoding: str, pixels: np.ndarray, pad: int, bigendian: bool = 
 # -- time ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("ns", [0, 1, 999_999_999, 1_000_000_000, STAMP])
 def test_stamp_round_trip(ns):
-    stamp = cv.ns_to_stamp(TYPES, ns)
+    stamp = sensors.ns_to_stamp(TYPES, ns)
     assert 0 <= stamp.nanosec < 1_000_000_000
-    assert cv.stamp_to_ns(stamp) == ns
+    assert sensors.stamp_to_ns(stamp) == ns
 
 
 def test_stamp_out_of_range():
-    with pytest.raises(cv.ConversionError, match="int32"):
-        cv.ns_to_stamp(TYPES, 2**31 * 1_000_000_000)
+    with pytest.raises(sensors.ConversionError, match="int32"):
+        sensors.ns_to_stamp(TYPES, 2**31 * 1_000_000_000)
 
 
 # -- images -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("encoding", list(cv.IMAGE_ENCODINGS))
+@pytest.mark.parametrize("encoding", list(sensors.IMAGE_ENCODINGS))
 def test_image_round_trip_every_encoding(encoding):
     pixels = random_pixels(encoding)
-    msg = cdr_round_trip(cv.array_to_image(TYPES, pixels, encoding, STAMP, "cam"))
+    msg = cdr_round_trip(sensors.array_to_image(TYPES, pixels, encoding, STAMP, "cam"))
     assert (msg.encoding, msg.height, msg.width, msg.is_bigendian) == (encoding, 12, 16, 0)
-    assert cv.stamp_to_ns(msg.header.stamp) == STAMP and msg.header.frame_id == "cam"
-    back = cv.image_to_array(msg)
+    assert sensors.stamp_to_ns(msg.header.stamp) == STAMP and msg.header.frame_id == "cam"
+    back = sensors.image_to_array(msg)
     assert back.dtype == pixels.dtype and back.shape == pixels.shape
     np.testing.assert_array_equal(back, pixels)
 
@@ -81,114 +82,114 @@ def test_image_round_trip_every_encoding(encoding):
 def test_image_step_padding_is_skipped(encoding):
     pixels = random_pixels(encoding, (5, 7))
     msg = padded_image(encoding, pixels, pad=6)
-    np.testing.assert_array_equal(cv.image_to_array(msg), pixels)
+    np.testing.assert_array_equal(sensors.image_to_array(msg), pixels)
 
 
 def test_image_last_row_without_padding():
     pixels = random_pixels("rgb8", (3, 4))
     msg = padded_image("rgb8", pixels, pad=4)
     msg.data = msg.data[:-4]  # some drivers omit the final row's padding
-    np.testing.assert_array_equal(cv.image_to_array(msg), pixels)
+    np.testing.assert_array_equal(sensors.image_to_array(msg), pixels)
 
 
 def test_big_endian_16uc1_depth():
     mm = np.array([[1, 258], [1000, 65535]], dtype=np.uint16)
     msg = padded_image("16UC1", mm, pad=0, bigendian=True)
     assert msg.data[:4].tolist() == [0, 1, 1, 2]  # really big-endian bytes
-    np.testing.assert_array_equal(cv.image_to_array(msg), mm)
-    np.testing.assert_allclose(cv.image_to_depth(msg), mm.astype(np.float32) * 1e-3, rtol=1e-7)
+    np.testing.assert_array_equal(sensors.image_to_array(msg), mm)
+    np.testing.assert_allclose(sensors.image_to_depth(msg), mm.astype(np.float32) * 1e-3, rtol=1e-7)
 
 
 def test_unknown_encoding_names_it():
-    msg = cv.array_to_image(TYPES, random_pixels("mono8"), "mono8", STAMP, "front_cam")
+    msg = sensors.array_to_image(TYPES, random_pixels("mono8"), "mono8", STAMP, "front_cam")
     msg.encoding = "yuv422"
-    with pytest.raises(cv.ConversionError, match="'yuv422'.*supported: rgb8") as info:
-        cv.image_to_array(msg)
+    with pytest.raises(sensors.ConversionError, match="'yuv422'.*supported: rgb8") as info:
+        sensors.image_to_array(msg)
     assert "front_cam" in str(info.value)
-    with pytest.raises(cv.ConversionError, match="'nv21'"):
-        cv.array_to_image(TYPES, random_pixels("mono8"), "nv21", STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="'nv21'"):
+        sensors.array_to_image(TYPES, random_pixels("mono8"), "nv21", STAMP, "cam")
 
 
 def test_short_data_and_step_are_errors():
-    msg = cv.array_to_image(TYPES, random_pixels("rgb8"), "rgb8", STAMP, "cam")
+    msg = sensors.array_to_image(TYPES, random_pixels("rgb8"), "rgb8", STAMP, "cam")
     msg.step = 10
-    with pytest.raises(cv.ConversionError, match="step 10"):
-        cv.image_to_array(msg)
-    msg = cv.array_to_image(TYPES, random_pixels("rgb8"), "rgb8", STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="step 10"):
+        sensors.image_to_array(msg)
+    msg = sensors.array_to_image(TYPES, random_pixels("rgb8"), "rgb8", STAMP, "cam")
     msg.data = msg.data[:100]
-    with pytest.raises(cv.ConversionError, match="data has 100 bytes"):
-        cv.image_to_array(msg)
+    with pytest.raises(sensors.ConversionError, match="data has 100 bytes"):
+        sensors.image_to_array(msg)
 
 
 def test_array_to_image_checks_dtype_and_shape():
-    with pytest.raises(cv.ConversionError, match="rgb8 needs"):
-        cv.array_to_image(TYPES, np.zeros((4, 4, 3), np.float32), "rgb8", STAMP, "cam")
-    with pytest.raises(cv.ConversionError, match="32FC1 needs"):
-        cv.array_to_image(TYPES, np.zeros((4, 4, 2), np.float32), "32FC1", STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="rgb8 needs"):
+        sensors.array_to_image(TYPES, np.zeros((4, 4, 3), np.float32), "rgb8", STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="32FC1 needs"):
+        sensors.array_to_image(TYPES, np.zeros((4, 4, 2), np.float32), "32FC1", STAMP, "cam")
 
 
 def test_image_to_rgb_channel_orders():
     rgb = random_pixels("rgb8")
     expected = rgb.astype(np.float32) / 255.0
-    bgr = cv.array_to_image(TYPES, rgb[:, :, ::-1].copy(), "bgr8", STAMP, "cam")
-    np.testing.assert_allclose(cv.image_to_rgb(bgr), expected, rtol=1e-6)
+    bgr = sensors.array_to_image(TYPES, rgb[:, :, ::-1].copy(), "bgr8", STAMP, "cam")
+    np.testing.assert_allclose(sensors.image_to_rgb(bgr), expected, rtol=1e-6)
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 7, np.uint8)], axis=2)
     np.testing.assert_allclose(
-        cv.image_to_rgb(cv.array_to_image(TYPES, rgba, "rgba8", 0, "c")), expected, 1e-6
+        sensors.image_to_rgb(sensors.array_to_image(TYPES, rgba, "rgba8", 0, "c")), expected, 1e-6
     )
     bgra = np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]])
     np.testing.assert_allclose(
-        cv.image_to_rgb(cv.array_to_image(TYPES, bgra, "bgra8", 0, "c")), expected, 1e-6
+        sensors.image_to_rgb(sensors.array_to_image(TYPES, bgra, "bgra8", 0, "c")), expected, 1e-6
     )
-    mono = cv.image_to_rgb(cv.array_to_image(TYPES, rgb[:, :, 0].copy(), "mono8", 0, "c"))
+    mono = sensors.image_to_rgb(sensors.array_to_image(TYPES, rgb[:, :, 0].copy(), "mono8", 0, "c"))
     assert mono.dtype == np.float32 and mono.shape == (12, 16, 3)
     np.testing.assert_allclose(mono[:, :, 2], expected[:, :, 0], rtol=1e-6)
-    with pytest.raises(cv.ConversionError, match="not colour"):
-        cv.image_to_rgb(cv.array_to_image(TYPES, random_pixels("32FC1"), "32FC1", 0, "c"))
+    with pytest.raises(sensors.ConversionError, match="not colour"):
+        sensors.image_to_rgb(sensors.array_to_image(TYPES, random_pixels("32FC1"), "32FC1", 0, "c"))
 
 
 def test_rgb_to_image_quantises_exactly():
     levels = random_pixels("rgb8")
-    msg = cv.rgb_to_image(TYPES, torch.from_numpy(levels.astype(np.float32) / 255.0), STAMP, "cam")
-    np.testing.assert_array_equal(cv.image_to_array(msg), levels)
+    msg = sensors.rgb_to_image(TYPES, torch.from_numpy(levels.astype(np.float32) / 255.0), STAMP, "cam")
+    np.testing.assert_array_equal(sensors.image_to_array(msg), levels)
 
 
 def test_depth_units_and_invalid_values():
     metres = np.array([[1.5, np.nan], [np.inf, -2.0]], dtype=np.float32)
-    depth = cv.image_to_depth(cv.depth_to_image(TYPES, metres, STAMP, "cam"))
+    depth = sensors.image_to_depth(sensors.depth_to_image(TYPES, metres, STAMP, "cam"))
     np.testing.assert_array_equal(depth, np.array([[1.5, 0.0], [0.0, 0.0]], np.float32))
-    mm = cv.array_to_image(TYPES, np.array([[0, 1500]], np.uint16), "16UC1", STAMP, "cam")
-    np.testing.assert_allclose(cv.image_to_depth(mm), [[0.0, 1.5]], rtol=1e-7)
-    with pytest.raises(cv.ConversionError, match="'rgb8' is not 16UC1"):
-        cv.image_to_depth(cv.array_to_image(TYPES, random_pixels("rgb8"), "rgb8", 0, "c"))
+    mm = sensors.array_to_image(TYPES, np.array([[0, 1500]], np.uint16), "16UC1", STAMP, "cam")
+    np.testing.assert_allclose(sensors.image_to_depth(mm), [[0.0, 1.5]], rtol=1e-7)
+    with pytest.raises(sensors.ConversionError, match="'rgb8' is not 16UC1"):
+        sensors.image_to_depth(sensors.array_to_image(TYPES, random_pixels("rgb8"), "rgb8", 0, "c"))
 
 
 # -- camera info --------------------------------------------------------------------------------------------
 def test_camera_info_round_trip_and_pixel_centres():
     intr = Intrinsics(fx=20.5, fy=21.25, cx=8.0, cy=6.5, width=16, height=12)
-    msg = cdr_round_trip(cv.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam"))
+    msg = cdr_round_trip(sensors.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam"))
     assert (msg.width, msg.height, msg.distortion_model) == (16, 12, "plumb_bob")
     np.testing.assert_array_equal(msg.k, [20.5, 0, 7.5, 0, 21.25, 6.0, 0, 0, 1])  # OpenCV centres: -0.5
     np.testing.assert_array_equal(msg.p, [20.5, 0, 7.5, 0, 0, 21.25, 6.0, 0, 0, 0, 1, 0])
     np.testing.assert_array_equal(msg.r, np.eye(3).reshape(-1))
     np.testing.assert_array_equal(msg.d, np.zeros(5))
-    assert not cv.camera_info_is_distorted(msg)
-    assert cv.camera_info_to_intrinsics(msg) == intr
+    assert not sensors.camera_info_is_distorted(msg)
+    assert sensors.camera_info_to_intrinsics(msg) == intr
 
 
 def test_camera_info_errors():
     intr = Intrinsics(fx=20.0, fy=20.0, cx=8.0, cy=6.0, width=16, height=12)
-    msg = cv.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
+    msg = sensors.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
     msg.k = np.array([0.0, 0, 7.5, 0, 20, 5.5, 0, 0, 1])
-    with pytest.raises(cv.ConversionError, match="fx=0.0"):
-        cv.camera_info_to_intrinsics(msg)
-    msg = cv.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="fx=0.0"):
+        sensors.camera_info_to_intrinsics(msg)
+    msg = sensors.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
     msg.width = 0
-    with pytest.raises(cv.ConversionError, match="0x12 is empty"):
-        cv.camera_info_to_intrinsics(msg)
-    msg = cv.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="0x12 is empty"):
+        sensors.camera_info_to_intrinsics(msg)
+    msg = sensors.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
     msg.d = np.array([0.1, 0, 0, 0, 0])
-    assert cv.camera_info_is_distorted(msg)
+    assert sensors.camera_info_is_distorted(msg)
 
 
 # -- poses --------------------------------------------------------------------------------------------------
@@ -201,13 +202,15 @@ def _pose(xyz, xyzw):
 
 def test_quaternion_90_degrees_about_z_maps_x_to_y():
     s = math.sqrt(0.5)
-    T = cv.pose_to_matrix(_pose((1.0, 2.0, 3.0), (0.0, 0.0, s, s)))
+    T = sensors.pose_to_matrix(_pose((1.0, 2.0, 3.0), (0.0, 0.0, s, s)))
     np.testing.assert_allclose(T[:3, :3] @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(T[:3, :3] @ [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(T[:3, 3], [1.0, 2.0, 3.0])
     np.testing.assert_allclose(T[3], [0, 0, 0, 1])
     # an unnormalised quaternion is the same rotation
-    np.testing.assert_allclose(cv.pose_to_matrix(_pose((1.0, 2.0, 3.0), (0.0, 0.0, 3.0, 3.0))), T, atol=1e-12)
+    np.testing.assert_allclose(
+        sensors.pose_to_matrix(_pose((1.0, 2.0, 3.0), (0.0, 0.0, 3.0, 3.0))), T, atol=1e-12
+    )
 
 
 def _rotations():
@@ -223,32 +226,34 @@ def _rotations():
 def test_pose_and_transform_round_trip(index):
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = _rotations()[index], RNG.normal(size=3)
-    msg = cdr_round_trip(cv.matrix_to_pose_stamped(TYPES, T, STAMP, "world"))
+    msg = cdr_round_trip(sensors.matrix_to_pose_stamped(TYPES, T, STAMP, "world"))
     assert msg.header.frame_id == "world" and msg.pose.orientation.w >= 0
-    np.testing.assert_allclose(cv.pose_to_matrix(msg.pose), T, atol=1e-12)
-    tf = cdr_round_trip(cv.matrix_to_transform_stamped(TYPES, torch.from_numpy(T), STAMP, "world", "cam"))
+    np.testing.assert_allclose(sensors.pose_to_matrix(msg.pose), T, atol=1e-12)
+    tf = cdr_round_trip(
+        sensors.matrix_to_transform_stamped(TYPES, torch.from_numpy(T), STAMP, "world", "cam")
+    )
     assert (tf.header.frame_id, tf.child_frame_id) == ("world", "cam")
-    np.testing.assert_allclose(cv.transform_to_matrix(tf.transform), T, atol=1e-12)
-    q = cv.matrix_to_quat_xyzw(T[:3, :3])
-    np.testing.assert_allclose(cv.quat_xyzw_to_matrix(q), T[:3, :3], atol=1e-12)
+    np.testing.assert_allclose(sensors.transform_to_matrix(tf.transform), T, atol=1e-12)
+    q = sensors.matrix_to_quat_xyzw(T[:3, :3])
+    np.testing.assert_allclose(sensors.quat_xyzw_to_matrix(q), T[:3, :3], atol=1e-12)
 
 
 @pytest.mark.parametrize("xyzw", [(np.nan, 0.0, 0.0, 1.0), (0.0, 0.0, 0.0, 0.0), (0.0, np.inf, 0.0, 1.0)])
 def test_invalid_quaternion_is_an_error(xyzw):
-    with pytest.raises(cv.ConversionError, match="invalid quaternion"):
-        cv.pose_to_matrix(_pose((0.0, 0.0, 0.0), xyzw))
+    with pytest.raises(sensors.ConversionError, match="invalid quaternion"):
+        sensors.pose_to_matrix(_pose((0.0, 0.0, 0.0), xyzw))
 
 
 def test_invalid_pose_matrix_and_position():
-    with pytest.raises(cv.ConversionError, match="non-finite position"):
-        cv.pose_to_matrix(_pose((np.nan, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)))
-    with pytest.raises(cv.ConversionError, match="not a proper rotation"):
-        cv.matrix_to_pose_stamped(TYPES, np.diag([1.0, 1.0, -1.0, 1.0]), STAMP, "world")
+    with pytest.raises(sensors.ConversionError, match="non-finite position"):
+        sensors.pose_to_matrix(_pose((np.nan, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)))
+    with pytest.raises(sensors.ConversionError, match="not a proper rotation"):
+        sensors.matrix_to_pose_stamped(TYPES, np.diag([1.0, 1.0, -1.0, 1.0]), STAMP, "world")
 
 
 def test_tf_message():
-    tfs = [cv.matrix_to_transform_stamped(TYPES, np.eye(4), STAMP, "world", f"c{i}") for i in range(2)]
-    msg = cdr_round_trip(cv.tf_message(TYPES, tfs))
+    tfs = [sensors.matrix_to_transform_stamped(TYPES, np.eye(4), STAMP, "world", f"c{i}") for i in range(2)]
+    msg = cdr_round_trip(sensors.tf_message(TYPES, tfs))
     assert [t.child_frame_id for t in msg.transforms] == ["c0", "c1"]
 
 
@@ -257,22 +262,22 @@ def test_frame_from_messages():
     intr = Intrinsics.from_fov(1.0, 16, 12)
     rgb = random_pixels("rgb8")
     T = look_at(torch.tensor([2.0, 0.0, 1.0]), torch.zeros(3))
-    image = cv.array_to_image(TYPES, rgb, "rgb8", STAMP, "cam")
-    info = cv.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
-    depth = cv.depth_to_image(TYPES, np.full((12, 16), 2.0, np.float32), STAMP, "cam")
-    frame = cv.frame_from_messages(image, info, T.numpy(), depth)
+    image = sensors.array_to_image(TYPES, rgb, "rgb8", STAMP, "cam")
+    info = sensors.intrinsics_to_camera_info(TYPES, intr, STAMP, "cam")
+    depth = sensors.depth_to_image(TYPES, np.full((12, 16), 2.0, np.float32), STAMP, "cam")
+    frame = frame_from_messages(image, info, T.numpy(), depth)
     assert frame.stamp_ns == STAMP and frame.frame_id == "cam" and frame.intrinsics == intr
     np.testing.assert_allclose(frame.rgb.numpy(), rgb / 255.0, rtol=1e-6)
     assert frame.depth is not None and float(frame.depth.mean()) == 2.0
     torch.testing.assert_close(frame.T_world_cam, T)
-    small = cv.intrinsics_to_camera_info(TYPES, Intrinsics.from_fov(1.0, 8, 6), STAMP, "cam")
-    with pytest.raises(cv.ConversionError, match="camera_info is 8x6 but image"):
-        cv.frame_from_messages(image, small, T)
-    bad_depth = cv.depth_to_image(TYPES, np.ones((6, 8), np.float32), STAMP, "cam")
-    with pytest.raises(cv.ConversionError, match="depth .* is 8x6"):
-        cv.frame_from_messages(image, info, T, bad_depth)
+    small = sensors.intrinsics_to_camera_info(TYPES, Intrinsics.from_fov(1.0, 8, 6), STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="camera_info is 8x6 but image"):
+        frame_from_messages(image, small, T)
+    bad_depth = sensors.depth_to_image(TYPES, np.ones((6, 8), np.float32), STAMP, "cam")
+    with pytest.raises(sensors.ConversionError, match="depth .* is 8x6"):
+        frame_from_messages(image, info, T, bad_depth)
     with pytest.raises(FrameError, match="non-finite"):
-        cv.frame_from_messages(image, info, torch.full((4, 4), float("nan")))
+        frame_from_messages(image, info, torch.full((4, 4), float("nan")))
 
 
 # -- message tables and import hygiene ----------------------------------------------------------------------
@@ -300,7 +305,7 @@ def test_rclpy_backend_sequences_are_array_array():
 def test_modules_do_not_import_ros():
     code = (
         "import json, sys\n"
-        "import gs_perception.ros.typestore, gs_perception.ros.conversions, gs_perception.ros.bag_io\n"
+        "import gs_perception.ros.typestore, gs_perception.ros.frames, gs_perception.ros.bag_io\n"
         "import gs_perception.ros.sim_bag, gs_perception.ros.perception_msgs\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )

@@ -138,7 +138,7 @@ def test_every_output_arrives_with_the_input_stamps_and_frame_ids(fed):
 
 
 def test_detections_classification_and_embedding_rows_join_by_stamp_and_index(fed):
-    from gs_perception.ros import conversions as cv
+    from gs_perception.ros import perception_msgs as msgs
 
     received = fed.graph.client.received
     by_stamp = {topic: {_stamp(m): m for m in received[topic]} for topic in OUTPUTS[2:]}
@@ -147,7 +147,7 @@ def test_detections_classification_and_embedding_rows_join_by_stamp_and_index(fe
         n = len(detections.detections)
         assert n >= 1
         for topic in ("embeddings/image", "embeddings/gaussians"):
-            table = cv.image_to_embeddings(by_stamp[topic][stamp])
+            table = msgs.image_to_embeddings(by_stamp[topic][stamp])
             assert table.shape == (n, 16) and np.all(np.isfinite(table)), topic
         largest = detections.detections[0].results[0].hypothesis
         assert largest.class_id == "chair"  # the tiny bundle's bias

@@ -90,14 +90,14 @@ def test_perception_node_in_process_turns_simulated_frames_into_memory_views():
 def test_diagnostics_message_reports_the_counters_and_serialises(tmp_path):
     from gs_perception.core.memory import MemoryStats
     from gs_perception.pipeline.worker import WorkerStats
-    from gs_perception.ros import conversions as cv
+    from gs_perception.ros import sensor_conversions as sensors
     from gs_perception.ros.bag_io import BagWriter, read_bag
     from gs_perception.ros.perception_callbacks import diagnostics_message
     from gs_perception.ros.typestore import MessageTypes
 
     types = MessageTypes.from_typestore()
     stats = MemoryStats(10, 4, 1234, 80, 0, 1300, 66, 5, True, "no depth images: 4.20 m, where …")
-    msg = diagnostics_message(types, cv.ns_to_stamp(types, 5), stats, WorkerStats(10, 8, 2, 1), 4.0)
+    msg = diagnostics_message(types, sensors.ns_to_stamp(types, 5), stats, WorkerStats(10, 8, 2, 1), 4.0)
     values = {kv.key: kv.value for kv in msg.status[0].values}
     assert (
         values["gaussians"] == "1234" and values["frames_dropped"] == "2" and values["step_rate_hz"] == "2.00"

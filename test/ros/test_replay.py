@@ -15,7 +15,8 @@ from gs_perception.core.memory import MemoryConfig
 from gs_perception.data.sim import SimConfig, simulate
 from gs_perception.pipeline.recognition import RecognitionConfig
 from gs_perception.pipeline.step import Pipeline, PipelineConfig
-from gs_perception.ros import conversions as cv
+from gs_perception.ros import perception_msgs as msgs
+from gs_perception.ros import sensor_conversions as sensors
 from gs_perception.ros.bag_io import BagReadWarning, BagWriter, read_bag
 from gs_perception.ros.replay import ReplayConfig, replay
 from gs_perception.ros.sim_bag import SimTopics, write_sim_bag
@@ -25,7 +26,9 @@ pytestmark = pytest.mark.slow
 
 SIM = SimConfig(width=64, height=48, frames=8, held_out_every=4, rate_hz=4.0)
 # threaded=False: deterministic mode, as replay runs by default
-MEMORY = MemoryConfig(working_min_width=64, steps_per_keyframe=15, keyframe_min_interval_s=0.0, threaded=False)
+MEMORY = MemoryConfig(
+    working_min_width=64, steps_per_keyframe=15, keyframe_min_interval_s=0.0, threaded=False
+)
 CLASSES = ("bed", "chair", "table")
 
 
@@ -59,19 +62,19 @@ def test_outputs_carry_the_input_stamps_and_frames(replayed):
         by_topic.setdefault(msg.topic, []).append(msg)
     views = by_topic["/gs_perception/memory_view"]
     assert {m.stamp_ns for m in views} == inputs
-    assert all(cv.stamp_to_ns(m.msg.header.stamp) == m.stamp_ns for m in views)
+    assert all(sensors.stamp_to_ns(m.msg.header.stamp) == m.stamp_ns for m in views)
     assert all(m.msg.header.frame_id == "camera_optical_frame" and m.msg.encoding == "rgb8" for m in views)
     detections = by_topic["/gs_perception/detections"]
     assert {m.stamp_ns for m in detections} <= inputs and detections
     det = detections[-1].msg.detections[0]
     assert det.id == "object_0" and det.results[0].hypothesis.class_id == "chair"
-    table = cv.image_to_embeddings(by_topic["/gs_perception/embeddings/image"][-1].msg)
+    table = msgs.image_to_embeddings(by_topic["/gs_perception/embeddings/image"][-1].msg)
     assert table.shape == (len(detections[-1].msg.detections), 16)
     label_info = by_topic["/gs_perception/label_info"][0].msg
     assert [c.class_name for c in label_info.class_map] == list(CLASSES)
     assert len(by_topic["/gs_perception/eval/memory_view"]) == 2
     clouds = by_topic["/gs_perception/gaussians"]
-    assert clouds and cv.pointcloud2_to_array(clouds[-1].msg).shape[0] > 100
+    assert clouds and msgs.pointcloud2_to_array(clouds[-1].msg).shape[0] > 100
 
 
 def test_ground_truth_gives_accuracy_and_metrics_json(replayed):
@@ -103,12 +106,12 @@ def test_a_corrupt_message_is_skipped_with_a_warning(tmp_path):
         for k, sim in enumerate(frames):
             for topic, msg in sim_frame_messages(types, sim, SimTopics()):
                 if k == 1 and topic == "/camera/image_raw":
-                    msg = cv.array_to_image(
+                    msg = sensors.array_to_image(
                         types, np.zeros((48, 64), np.uint16), "16UC1", sim.frame.stamp_ns, "x"
                     )
                     msg.encoding = "yuv422_weird"  # an encoding nobody converts
                 writer.write(topic, msg, sim.frame.stamp_ns)
-        writer.write("/unrelated", cv.make_header(types, 0, "x"), 1)
+        writer.write("/unrelated", sensors.make_header(types, 0, "x"), 1)
     config = ReplayConfig(pipeline=PipelineConfig(memory=replace(MEMORY, steps_per_keyframe=2)))
     with pytest.warns(UserWarning, match="yuv422_weird"):
         result = replay(tmp_path / "bad", tmp_path / "out", config, show_progress=False)
@@ -151,7 +154,7 @@ def test_a_bag_without_the_camera_is_refused_listing_its_topics_and_the_flags(tm
         for i in range(3):
             writer.write("/chatter", writer.typestore.types["std_msgs/msg/String"](data=f"hi {i}"), i)
     with BagWriter(tmp_path / "tf_only") as writer:
-        writer.write("/tf", cv.tf_message(MessageTypes.from_typestore(writer.typestore), []), 0)
+        writer.write("/tf", sensors.tf_message(MessageTypes.from_typestore(writer.typestore), []), 0)
     out = tmp_path / "out"
     listings = {
         "talker": "/chatter  std_msgs/msg/String  (3 messages)",
