@@ -17,6 +17,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from .core.choices import literal_choices
+
 T = TypeVar("T")
 
 
@@ -36,8 +38,10 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def _parser_for(annotation: Any) -> tuple[Any, str | None]:
-    """(type callable, nargs) for a field annotation."""
+    """(type callable, nargs) for a field annotation (a ``Literal`` of strings parses as ``str``)."""
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return type(typing.get_args(annotation)[0]), None
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
         return _parser_for(args[0])
@@ -111,6 +115,7 @@ def add_dataclass_args(
         kind, nargs = _parser_for(hints[f.name])
         text = f"{plain_text(docs.get(f.name, ''))} (default: {_default_text(default)})".strip()
         alias = aliases.get(f"{_path}{f.name}")
+        choices = literal_choices(hints[f.name])
         group.add_argument(
             f"--{prefix}{f.name.replace('_', '-')}",
             *([alias] if alias else []),
@@ -118,6 +123,7 @@ def add_dataclass_args(
             type=kind,
             nargs=nargs,
             default=argparse.SUPPRESS,
+            choices=None if choices is None else [c for c in choices if c is not None],
             help=text.replace("%", "%%"),  # argparse %-formats help
         )
 
@@ -217,6 +223,8 @@ class FlatField:
 
 def _kind_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:  # a choice of strings is a string parameter
+        return type(typing.get_args(annotation)[0]).__name__
     args = [a for a in typing.get_args(annotation) if a is not type(None) and a is not Ellipsis]
     if origin in (typing.Union, types.UnionType) and len(args) == 1:
         return _kind_name(args[0])

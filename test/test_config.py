@@ -12,6 +12,7 @@ from gs_perception.config import (
     dataclass_from_args,
     dataclass_from_yaml,
     field_docs,
+    flatten_fields,
     plain_text,
 )
 from gs_perception.data.views import ViewRenderConfig
@@ -81,3 +82,26 @@ def test_help_shows_the_parent_default_or_the_given_base_not_the_nested_class_de
 )
 def test_plain_text_renders_rest_markup(doc, plain):
     assert plain_text(doc) == plain
+
+
+def test_choice_fields_are_refused_where_the_config_is_made_and_offered_on_the_command_line(capsys):
+    from gs_perception.core.fit import FitConfig
+    from gs_perception.core.memory import MemoryConfig
+    from gs_perception.ros.replay import ReplayConfig
+
+    with pytest.raises(
+        ValueError,
+        match=r"unknown backend 'cuda' \(MemoryConfig.backend\); expected one of 'auto', 'gsplat', 'torch'",
+    ):
+        MemoryConfig(backend="cuda")
+    with pytest.raises(ValueError, match=r"unknown init 'sfm' \(FitConfig.init\)"):
+        FitConfig(init="sfm")
+    with pytest.raises(ValueError, match=r"unknown storage 'bag' \(ReplayConfig.storage\)"):
+        ReplayConfig(storage="bag")
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, FitConfig)
+    assert parser.parse_args(["--init", "random"]).init == "random"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--init", "sfm"])
+    assert "argument --init: invalid choice: 'sfm'" in capsys.readouterr().err
+    assert [f.kind for f in flatten_fields(MemoryConfig) if f.name == "backend"] == ["str"]  # a ROS string

@@ -12,11 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from .cameras import backproject_depth, viewmat_from_pose
+from .choices import check_choices
 from .gaussians import GaussianCloud
 from .metrics import psnr, ssim
 from .parameters import cloud_from_parameters, gaussian_parameters, per_parameter_adam
@@ -39,7 +41,7 @@ class FitConfig:
     """Final SH degree."""
     sh_degree_interval: int = 100
     """Steps between SH degree increments (starting at 0)."""
-    init: str = "auto"
+    init: Literal["auto", "points", "depth", "random"] = "auto"
     """Initialisation: 'auto' (points if given, else depth if present, else random), 'points', 'depth',
     'random'."""
     init_points: int = 3000
@@ -79,10 +81,13 @@ class FitConfig:
     max_gaussians: int = 10000
     """Hard budget: growth stops at this count, and a refine step that overshoots it drops the least
     opaque Gaussians."""
-    backend: str = "auto"
+    backend: Literal["auto", "gsplat", "torch"] = "auto"
     """Renderer: 'auto' (gsplat on CUDA, else torch), 'gsplat', 'torch'."""
     seed: int = 0
     """Seed for initialisation, view order and splits."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass

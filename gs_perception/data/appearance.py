@@ -14,10 +14,12 @@ import colorsys
 import dataclasses
 import zlib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import trimesh
 
+from ..core.choices import check_choices
 from .views import ViewRenderConfig
 
 APPEARANCE_MODES = ("fixed", "random", "mesh")
@@ -28,7 +30,7 @@ TEXTURE_KINDS = ("stripes", "checker", "rings")
 class AppearanceConfig:
     """How objects look in the rendered views (the mesh is normalised to the unit sphere first)."""
 
-    mode: str = "random"
+    mode: Literal["fixed", "random", "mesh"] = "random"
     """'fixed': one grey material and the default light for every object (the study's setting); 'random':
     seeded part colours, textures and light per object; 'mesh': the mesh's own colours (grey if none)."""
     fixed_color: tuple[float, float, float] = (0.55, 0.55, 0.55)
@@ -45,6 +47,9 @@ class AppearanceConfig:
     """'random' mode: range of the ambient light level."""
     seed: int = 0
     """Mixed with each object's id: change it to draw a different appearance for every object."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass(frozen=True)

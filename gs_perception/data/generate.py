@@ -29,7 +29,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from ..core.choices import check_choices
 from ..core.features import FeatureConfig
 from ..core.fit import FitConfig
 from ..core.runtime import resolve_device
@@ -70,7 +72,7 @@ RUN_FIELDS = ("workers", "threads", "device", "retry_errors", "max_objects")
 class DatasetConfig:
     """Everything ``generate_dataset`` needs. Defaults follow the study (GPU); config/ has CPU presets."""
 
-    source: str = "shapes10"
+    source: Literal["shapes10", "modelnet", "folder"] = "shapes10"
     """'shapes10' (built-in procedural classes), 'modelnet' (ModelNet10/40 OFF tree) or 'folder'."""
     root: str = ""
     """Mesh tree for 'modelnet' (<class>/{train,test}/*.off) and 'folder' (<class>/[train|test/]*.obj …)."""
@@ -106,6 +108,9 @@ class DatasetConfig:
     """Redo objects that failed in an earlier run (by default they stay recorded as failed)."""
     max_objects: int = 0
     """Stop after building this many objects in this run (0 = no limit); a later run continues."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass

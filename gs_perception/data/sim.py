@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from torch import Tensor
 from gs_perception.core.cameras import Intrinsics, look_at, opencv_to_opengl
 from gs_perception.core.frames import Frame
 
+from ..core.choices import check_choices
 from .appearance import AppearanceConfig, apply_appearance
 from .meshes import load_mesh, normalise_to_unit_sphere
 from .shapes import SHAPE_NAMES, make_shape
@@ -68,7 +70,7 @@ class SimConfig:
     along y, 2.5 × scale apart, centred on the origin (one object: at the origin)."""
     scale: float = 1.0
     """Radius in metres of each object's bounding sphere (the training data's unit sphere at 1)."""
-    mesh_up: str = "z"
+    mesh_up: Literal["z", "y"] = "z"
     """Up axis of mesh files: 'z' (ModelNet, REP-103) keeps them as they are; 'y' (glTF, many OBJ) rotates
     +y onto +z. Procedural shapes are always z-up."""
     width: int = 160
@@ -102,6 +104,9 @@ class SimConfig:
     """Attach the z-depth image (metres, 0 on the background) to each frame."""
     camera_frame: str = "camera_optical_frame"
     """frame_id of the images (an OpenCV-axes optical frame, REP-105)."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 def sim_intrinsics(config: SimConfig) -> Intrinsics:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import Tensor, nn
 
+from ..core.choices import check_choices
 from .fusion import FusionHead
 from .gaussian_encoder import build_gaussian_encoder
 from .image_encoder import ImageEncoder, ImageEncoderConfig
@@ -24,7 +26,7 @@ class DualEncoderConfig:
     """Hidden width of the fusion head."""
     fusion_dropout: float = 0.2
     """Dropout in the fusion head."""
-    fusion_mode: str = "concat"
+    fusion_mode: Literal["concat", "compare"] = "concat"
     """Fusion head input: 'concat' (the study's) or 'compare' (element-wise product and difference of
     projected embeddings; see models/fusion.py)."""
     projection_dim: int = 0
@@ -34,6 +36,9 @@ class DualEncoderConfig:
     that the layer before the projection keeps more of what the pretext task does not need (here: class)."""
     normalise_embeddings: bool = True
     """L2-normalise embeddings in the triplet loss and before the fusion head (False: raw, as an option)."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 class DualEncoder(nn.Module):

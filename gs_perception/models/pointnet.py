@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import Tensor, nn
+
+from ..core.choices import check_choices
 
 ARCHS = ("pointnet", "pointnet2")
 
@@ -23,7 +26,7 @@ class GaussianEncoderConfig:
     """Architecture of the Gaussian (point-set) encoder. PointNet++ settings are SSG (single-scale grouping)
     with the classification sizes of Qi et al. 2017; shrink the centre counts for fast CPU tests."""
 
-    arch: str = "pointnet"
+    arch: Literal["pointnet", "pointnet2"] = "pointnet"
     """Encoder: 'pointnet' or 'pointnet2' (PointNet++ SSG)."""
     embed_dim: int = 512
     """Size of the output embedding."""
@@ -35,6 +38,9 @@ class GaussianEncoderConfig:
     """PointNet++: ball-query radii of the first and second set abstraction (unit-sphere coordinates)."""
     pointnet2_neighbours: tuple[int, int] = (32, 64)
     """PointNet++: neighbours grouped per centre in the first and second set abstraction."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 class SharedMLP(nn.Sequential):

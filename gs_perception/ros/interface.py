@@ -13,8 +13,10 @@ serialised copy of up to 10⁵–10⁶ Gaussians per update.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import flatten_fields
+from ..core.choices import check_choices
 from ..pipeline.assembler import AssemblerConfig
 from ..pipeline.step import PipelineConfig
 
@@ -27,7 +29,7 @@ class PerceptionNodeConfig:
     """Memory, recognition and output rates."""
     assembler: AssemblerConfig = AssemblerConfig()
     """How image, camera_info, depth and pose are matched by stamp."""
-    pose_source: str = "topic"
+    pose_source: Literal["topic", "tf"] = "topic"
     """'topic': geometry_msgs/PoseStamped on `pose` (camera optical frame in the world frame); 'tf': look up
     world_frame → the image's frame_id at the image stamp."""
     world_frame: str = "world"
@@ -36,7 +38,7 @@ class PerceptionNodeConfig:
     """How long a TF lookup at the image stamp may wait for the transform."""
     queue_size: int = 2
     """Frames waiting for the worker; a new frame drops the oldest (the pipeline never falls behind)."""
-    qos_reliability: str = "best_effort"
+    qos_reliability: Literal["best_effort", "reliable"] = "best_effort"
     """Sensor subscriptions: 'best_effort' (sensor data) or 'reliable' (e.g. for `ros2 bag play`)."""
     qos_depth: int = 5
     """History depth of the sensor subscriptions."""
@@ -46,6 +48,9 @@ class PerceptionNodeConfig:
     """Period of the /diagnostics status (keyframes, Gaussians, rates, drops)."""
     warn_throttle_s: float = 5.0
     """At most one warning per this many seconds per kind of dropped input."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 
+from ..core.choices import check_choices
 from ..core.frames import Frame
 from ..core.memory import MemoryConfig
 from ..pipeline.assembler import AssemblerConfig, FrameAssembler
@@ -88,10 +90,13 @@ class ReplayConfig:
     """Input topics."""
     max_frames: int = 0
     """Stop after this many live frames (0 = all)."""
-    storage: str = "sqlite3"
+    storage: Literal["sqlite3", "mcap"] = "sqlite3"
     """Output bag storage: 'sqlite3' or 'mcap'."""
     distro: str = "humble"
     """ROS 2 distro whose message definitions the output bag embeds."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass

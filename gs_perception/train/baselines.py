@@ -23,6 +23,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 import trimesh
 from torch import Tensor, nn
 
+from ..core.choices import check_choices
 from ..core.runtime import resolve_device, seeded_generator
 from ..data.catalog import SPLITS
 from ..data.manifest import ManifestEntry
@@ -58,7 +60,7 @@ class BaselineConfig:
     """Adam (L2) weight decay."""
     num_points: int = 1024
     """Points sampled on each mesh surface (unit sphere, xyz only) for the point baseline."""
-    point_arch: str = "pointnet"
+    point_arch: Literal["pointnet", "pointnet2"] = "pointnet"
     """Point baseline encoder: 'pointnet' or 'pointnet2'."""
     embed_dim: int = 256
     """Width of the point encoder's embedding, the input of the linear classifier."""
@@ -70,6 +72,9 @@ class BaselineConfig:
     """Seed of initialisation, data order, augmentation and mesh sampling."""
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass

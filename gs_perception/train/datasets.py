@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..core.choices import check_choices
 from ..core.features import GaussianFeatures
 from ..core.runtime import seeded_generator
 from ..core.sampling import uniform_sample
@@ -38,7 +40,7 @@ class SampleConfig:
 
     num_points: int = 2048
     """Gaussians per sample (the study used 2,048)."""
-    sampling: str = "fps"
+    sampling: Literal["fps", "uniform"] = "fps"
     """'fps': the first num_points in farthest-point order (deterministic); 'uniform': random subset."""
     feature_groups: tuple[str, ...] = ("xyz", "scale", "rot", "opacity", "rgb")
     """Per-Gaussian columns, in order (see core/features.py FEATURE_GROUPS)."""
@@ -60,6 +62,9 @@ class SampleConfig:
     as pose. 0 = off."""
     seed: int = 0
     """Seed of the random draws (combined with the epoch and the index)."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass

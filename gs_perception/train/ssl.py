@@ -25,10 +25,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from ..core.choices import check_choices
 from ..core.runtime import resolve_device, seeded_generator
 from ..models.dual_encoder import DualEncoder, DualEncoderConfig
 from ..models.losses import PAIR_MODES, SSLLossOutput, make_pairs, ssl_losses
@@ -65,9 +67,9 @@ class SSLConfig:
     """Weight β of the correspondence loss (study: 3)."""
     margin: float = 0.5
     """Triplet margin (on L2-normalised embeddings unless model.normalise_embeddings is false)."""
-    pair_mode: str = "balanced"
+    pair_mode: Literal["balanced", "study"] = "balanced"
     """Correspondence pairs: 'balanced' (1:1) or 'study' (2:1 positives, an always-yes head scores 66.7 %)."""
-    optimiser: str = "sgd"
+    optimiser: Literal["sgd", "adam"] = "sgd"
     """'sgd' (study: lr 1e-3, momentum 0.9) or 'adam'."""
     lr: float = 1e-3
     """Initial learning rate."""
@@ -75,7 +77,7 @@ class SSLConfig:
     """SGD momentum."""
     weight_decay: float = 0.0
     """L2 weight decay."""
-    schedule: str = "cosine"
+    schedule: Literal["cosine", "constant"] = "cosine"
     """Learning-rate schedule over all steps: 'cosine' (to 1 % of lr) or 'constant'."""
     epochs: int = 100
     """Passes over the train split (study: 100)."""
@@ -93,6 +95,9 @@ class SSLConfig:
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
     amp: bool = True
     """bfloat16 autocast on CUDA (ignored on CPU)."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 @dataclass

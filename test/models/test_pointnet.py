@@ -135,5 +135,5 @@ def test_bad_channels_raise():
             encoder(_gaussians(2, 32, 14, seed=8))
         with pytest.raises(ValueError, match=r"\[B, N, C\]"):
             encoder(torch.zeros(32, 10))
-    with pytest.raises(ValueError, match="unknown encoder arch"):
+    with pytest.raises(ValueError, match="unknown arch 'dgcnn'"):  # refused where the config is made
         build_gaussian_encoder(GaussianEncoderConfig(arch="dgcnn"), 3)

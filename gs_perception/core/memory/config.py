@@ -4,6 +4,9 @@ derived from it; launch files and YAML only override)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from ..choices import check_choices
 
 
 @dataclass(frozen=True)
@@ -12,7 +15,7 @@ class MemoryConfig:
 
     device: str = "auto"
     """Where the memory lives: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda', 'cuda:1' …"""
-    backend: str = "auto"
+    backend: Literal["auto", "gsplat", "torch"] = "auto"
     """Renderer: 'auto' (gsplat on CUDA, else the torch rasteriser), 'gsplat', 'torch'."""
     keyframe_min_interval_s: float = 0.2
     """A frame is a keyframe only if at least this long after the last keyframe …"""
@@ -93,6 +96,7 @@ class MemoryConfig:
 
     def __post_init__(self):
         """Raise ValueError naming the first impossible setting."""
+        check_choices(self)
         c = self
         checks = [
             (len(c.background) == 3, "background needs three values (RGB)"),
