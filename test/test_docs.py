@@ -44,3 +44,35 @@ def test_the_readme_python_example_runs_on_what_make_demo_writes(tmp_path, monke
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["out"].colors.shape == (8, 96, 128, 3)
+
+
+def _layout_sections() -> dict[str, set[str]]:
+    """README "Layout" block: folder (as written, e.g. ``gs_perception/core/``) → the words of its lines."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    sections: dict[str, set[str]] = {}
+    current = ""
+    for line in block.splitlines():
+        if line and not line.startswith(" "):
+            current, line = line.split()[0], line[len(line.split()[0]) :]
+        sections.setdefault(current, set()).update(re.findall(r"[\w.-]+", line))
+    return sections
+
+
+def test_the_readme_layout_names_every_module_and_file_that_exists():
+    sections = _layout_sections()
+    missing, stale = [], []
+    for folder, words in sections.items():
+        path = ROOT / folder
+        if folder.startswith("gs_perception/") and path.is_dir():
+            present = {p.stem for p in path.glob("*.py") if p.stem != "__init__"}
+            present |= {p.name for p in path.iterdir() if (p / "__init__.py").is_file()}
+            stale += [f"{folder}{w}" for w in words if w.islower() and "_" in w and w not in present]
+        elif folder in ("config/", "benchmarks/", "launch/", "training/", "docs/"):
+            present = {p.name for p in path.iterdir() if p.is_file() and p.suffix in (".py", ".yaml", ".md")}
+            stale += [f"{folder}{w}" for w in words if "." in w and w not in present]
+        else:
+            continue
+        missing += [f"{folder}{name}" for name in sorted(present) if name not in words]
+    assert not missing, f"README layout does not mention: {missing}"
+    assert not stale, f"README layout names what does not exist: {stale}"
