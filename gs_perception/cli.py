@@ -111,7 +111,7 @@ def cmd_fit_demo(args: argparse.Namespace) -> int:
     fitted = fit_folder(views, out / "object.ply", _fit_config(args), view_cfg.background, args.device)
     r = fitted.result
     print(f"[2/3] fitted {r.num_gaussians} Gaussians in {r.seconds:.1f} s on {r.backend} → {fitted.ply_path}")
-    pred = render_at_views(r.cloud, fitted.test_views)
+    pred = render_at_views(r.cloud, fitted.test_views, r.backend)  # the rasteriser the fit used
     pictures = save_comparisons(fitted.test_views.rgb, pred, out / "heldout", "heldout")
     print(f"[3/3] {len(pictures)} held-out pictures (ground truth | render | error ×4) → {out / 'heldout'}")
     print(f"held-out PSNR {r.psnr:.2f} dB, SSIM {r.ssim:.3f}; total {time.perf_counter() - start:.0f} s")

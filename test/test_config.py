@@ -87,13 +87,14 @@ def test_plain_text_renders_rest_markup(doc, plain):
 def test_choice_fields_are_refused_where_the_config_is_made_and_offered_on_the_command_line(capsys):
     from gs_perception.core.fit import FitConfig
     from gs_perception.core.memory import MemoryConfig
+    from gs_perception.core.render import RenderConfig
     from gs_perception.ros.replay import ReplayConfig
 
     with pytest.raises(
         ValueError,
-        match=r"unknown backend 'cuda' \(MemoryConfig.backend\); expected one of 'auto', 'gsplat', 'torch'",
+        match=r"unknown backend 'cuda' \(RenderConfig.backend\); expected one of 'auto', 'gsplat', 'torch'",
     ):
-        MemoryConfig(backend="cuda")
+        MemoryConfig(render=RenderConfig(backend="cuda"))
     with pytest.raises(ValueError, match=r"unknown init 'sfm' \(FitConfig.init\)"):
         FitConfig(init="sfm")
     with pytest.raises(ValueError, match=r"unknown storage 'bag' \(ReplayConfig.storage\)"):
@@ -104,4 +105,6 @@ def test_choice_fields_are_refused_where_the_config_is_made_and_offered_on_the_c
     with pytest.raises(SystemExit):
         parser.parse_args(["--init", "sfm"])
     assert "argument --init: invalid choice: 'sfm'" in capsys.readouterr().err
-    assert [f.kind for f in flatten_fields(MemoryConfig) if f.name == "backend"] == ["str"]  # a ROS string
+    assert [f.kind for f in flatten_fields(MemoryConfig) if f.name == "render.backend"] == [
+        "str"
+    ]  # ROS string

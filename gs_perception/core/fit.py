@@ -22,7 +22,7 @@ from .choices import check_choices
 from .gaussians import GaussianCloud
 from .metrics import psnr, ssim
 from .parameters import cloud_from_parameters, gaussian_parameters, per_parameter_adam
-from .render import render, resolve_backend
+from .render import RenderConfig, render
 from .strategy import make_strategy
 
 
@@ -81,8 +81,8 @@ class FitConfig:
     max_gaussians: int = 10000
     """Hard budget: growth stops at this count, and a refine step that overshoots it drops the least
     opaque Gaussians."""
-    backend: Literal["auto", "gsplat", "torch"] = "auto"
-    """Renderer: 'auto' (gsplat on CUDA, else torch), 'gsplat', 'torch'."""
+    render: RenderConfig = RenderConfig()
+    """The rasteriser (core/render.py RenderConfig)."""
     seed: int = 0
     """Seed for initialisation, view order and splits."""
 
@@ -248,7 +248,7 @@ def fit_gaussians(
     """
     torch.manual_seed(config.seed)
     device = torch.device(device)
-    backend = resolve_backend(config.backend, device)
+    backend = config.render.resolve(device)
     cloud, init = initial_cloud(train, config, points, points_rgb)
     params = gaussian_parameters(cloud, device)
     scene_scale = scene_frame(train.T_world_cam)[1] / 3.0  # ≈ 1 for cameras 3 m from what they look at

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
+from .choices import check_choices
 from .gaussians import GaussianCloud
 from .projection import covariance_3d, project_gaussians
 from .rasterize import RasterConfig, rasterize_tiled
@@ -28,6 +29,22 @@ from .rasterize_reference import rasterize_dense
 from .sh import eval_sh
 
 BACKENDS = ("auto", "gsplat", "torch", "dense")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Which rasteriser draws Gaussians: one choice, made once, that fitting, the memory, recognition and
+    evaluation all follow (each command and node has one of these; nothing else picks a backend)."""
+
+    backend: Literal["auto", "gsplat", "torch"] = "auto"
+    """'auto' (gsplat on CUDA, else our tiled torch rasteriser), 'gsplat' (CUDA only) or 'torch'."""
+
+    def __post_init__(self):
+        check_choices(self)
+
+    def resolve(self, device: torch.device | str) -> str:
+        """The concrete backend for Gaussians on ``device`` ('gsplat' or 'torch')."""
+        return resolve_backend(self.backend, torch.device(device))
 
 
 @dataclass

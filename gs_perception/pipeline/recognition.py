@@ -25,7 +25,7 @@ from torch import Tensor
 from ..core.cameras import Intrinsics, spiral_poses, viewmat_from_pose
 from ..core.features import FeatureConfig, gaussian_features
 from ..core.gaussians import GaussianCloud
-from ..core.render import render
+from ..core.render import RenderConfig, render
 from ..core.sampling import uniform_sample
 from ..models.bundle import Bundle
 from ..models.image_encoder import pool_views
@@ -84,12 +84,18 @@ class Recogniser:
     """Embeds and classifies objects of a Gaussian cloud with a bundle.
 
     Args:
-        bundle: Loaded encoder bundle (its feature spec fixes features, view size and background).
+        bundle: Loaded encoder bundle (its feature spec fixes features, view camera, size and background).
         config: Object extraction and view settings.
+        render_config: The rasteriser of the memory views (the pipeline passes the memory's).
     """
 
-    def __init__(self, bundle: Bundle, config: RecognitionConfig = RecognitionConfig()):
-        self.bundle, self.config = bundle, config
+    def __init__(
+        self,
+        bundle: Bundle,
+        config: RecognitionConfig = RecognitionConfig(),
+        render_config: RenderConfig = RenderConfig(),
+    ):
+        self.bundle, self.config, self.render_config = bundle, config, render_config
         spec = bundle.feature_spec
         # 'fps': the farthest-point prefix of num_points, exactly what the dataset's cache prefix holds;
         # 'uniform': a random subset of the (cache-sized) set.
@@ -129,6 +135,7 @@ class Recogniser:
             self.intrinsics.width,
             self.intrinsics.height,
             backgrounds=background,
+            backend=self.render_config.resolve(cloud.device) if cloud.num else "torch",
         )
         return out.colors.clamp(0.0, 1.0)
 

@@ -83,7 +83,9 @@ class Pipeline:
         self.memory = GaussianMemory(config.memory)
         if bundle is None and config.recognition.bundle:
             bundle = load_bundle(Path(config.recognition.bundle).expanduser(), map_location=self.device)
-        self.recogniser = None if bundle is None else Recogniser(bundle, config.recognition)
+        self.recogniser = (
+            None if bundle is None else Recogniser(bundle, config.recognition, config.memory.render)
+        )
         self.frames = 0
         self.objects: list[RecognisedObject] = []
 

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..core.fit import render_at_views
 from ..core.ply import read_ply
+from ..core.render import RenderConfig
 from ..data.fit_folder import load_fit_views
 from ..models.dual_encoder import DualEncoder
 from .datasets import ClassificationDataset
@@ -53,8 +54,15 @@ def _to_chw(images: Tensor, size: int) -> Tensor:
     return out
 
 
-def object_views(dataset: ClassificationDataset, index: int, split: str, memory: bool) -> Tensor:
-    """Views of one object: real renders, or renders of its fitted Gaussians, at a split's poses.
+def object_views(
+    dataset: ClassificationDataset,
+    index: int,
+    split: str,
+    memory: bool,
+    render: RenderConfig = RenderConfig(),
+) -> Tensor:
+    """Views of one object: real renders, or renders of its fitted Gaussians (with ``render``'s
+    rasteriser), at a split's poses.
 
     Returns:
         [V, 3, H, W] RGB in [0, 1] composited on the dataset background (resized as the dataset does).
@@ -68,7 +76,7 @@ def object_views(dataset: ClassificationDataset, index: int, split: str, memory:
         return _to_chw(views.rgb, dataset.config.image_size)
     cloud = read_ply(Path(dataset.root) / entry.ply)
     with torch.no_grad():
-        rendered = render_at_views(cloud, views)
+        rendered = render_at_views(cloud, views, render.resolve(cloud.means.device))
     return _to_chw(rendered.cpu(), dataset.config.image_size)
 
 
@@ -80,6 +88,7 @@ def compute_embeddings(
     heldout: bool = True,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    render: RenderConfig = RenderConfig(),
 ) -> Embeddings:
     """Embed every object of ``dataset`` with the frozen ``model`` (eval mode).
 
@@ -90,6 +99,7 @@ def compute_embeddings(
         heldout: Also embed the real held-out views.
         device: Where the encoders run.
         progress: Show a progress bar.
+        render: The rasteriser of the memory views.
     """
     model.eval().to(device)
     rows: dict[str, list] = {k: [] for k in ("views", "gaussians", "heldout", "memory_train", "memory_test")}
@@ -111,8 +121,8 @@ def compute_embeddings(
         if heldout:
             rows["heldout"].append(embed(object_views(dataset, i, "test", memory=False)))
         if memory:
-            rows["memory_train"].append(embed(object_views(dataset, i, "train", memory=True)))
-            rows["memory_test"].append(embed(object_views(dataset, i, "test", memory=True)))
+            rows["memory_train"].append(embed(object_views(dataset, i, "train", memory=True, render=render)))
+            rows["memory_test"].append(embed(object_views(dataset, i, "test", memory=True, render=render)))
     stacked = {k: np.stack(v) if v else None for k, v in rows.items()}
     return Embeddings(
         object_ids=[e.object_id for e in dataset.entries],

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..config import override_dataclass
+from ..core.render import RenderConfig
 from ..core.runtime import resolve_device
 from ..eval.plots import tsne_plot
 from ..eval.pretext import correspondence_metrics, paired_distances
@@ -69,6 +70,8 @@ class EvalConfig:
     """Training of the baselines (its seed is replaced by the run index)."""
     device: str = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+    render: RenderConfig = RenderConfig()
+    """The rasteriser of the memory views."""
 
 
 @dataclass
@@ -100,6 +103,7 @@ def _split_embeddings(model, config: SSLConfig, eval_config: EvalConfig, device)
             memory=eval_config.memory and split == "test",
             heldout=split == "test",
             device=device,
+            render=eval_config.render,
         )
         for split in ("train", "val", "test")
     }

@@ -4,9 +4,9 @@ derived from it; launch files and YAML only override)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ..choices import check_choices
+from ..render import RenderConfig
 
 
 @dataclass(frozen=True)
@@ -15,8 +15,8 @@ class MemoryConfig:
 
     device: str = "auto"
     """Where the memory lives: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda', 'cuda:1' …"""
-    backend: Literal["auto", "gsplat", "torch"] = "auto"
-    """Renderer: 'auto' (gsplat on CUDA, else the torch rasteriser), 'gsplat', 'torch'."""
+    render: RenderConfig = RenderConfig()
+    """The rasteriser; recognition follows the memory's (pipeline/step.py)."""
     keyframe_min_interval_s: float = 0.2
     """A frame is a keyframe only if at least this long after the last keyframe …"""
     keyframe_translation_m: float = 0.05

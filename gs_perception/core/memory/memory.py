@@ -20,7 +20,7 @@ from ..frames import Frame, FrameError
 from ..gaussians import GaussianCloud
 from ..parameters import cloud_from_parameters, edit_parameters, gaussian_parameters, per_parameter_adam
 from ..ply import read_ply, write_ply
-from ..render import render, resolve_backend
+from ..render import render
 from ..runtime import resolve_device, seeded_generator
 from . import extraction
 from .config import MemoryConfig
@@ -42,7 +42,7 @@ class GaussianMemory:
     def __init__(self, config: MemoryConfig | None = None):
         self.config = config = MemoryConfig() if config is None else config
         self.device = resolve_device(config.device)
-        self.backend = resolve_backend(config.backend, self.device)
+        self.backend = config.render.resolve(self.device)
         self.working_scale = (
             config.working_scale_gpu if self.device.type == "cuda" else config.working_scale_cpu
         )
