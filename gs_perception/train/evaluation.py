@@ -31,7 +31,6 @@ from ..core.runtime import resolve_device
 from ..eval.plots import tsne_plot
 from ..eval.pretext import correspondence_metrics, paired_distances
 from ..eval.probes import LinearProbe, fit_linear_probe, label_subset, pool_views
-from ..eval.tables import format_mean_std, markdown_table
 from ..models.bundle import save_bundle
 from ..models.bundle_parts import FeatureSpec, LinearClassifier, ViewSpec
 from ..models.dual_encoder import DualEncoder
@@ -40,6 +39,7 @@ from .baselines import BaselineConfig, train_mvcnn_baseline, train_point_baselin
 from .checkpoint import load_checkpoint
 from .datasets import ClassificationDataset
 from .embeddings import Embeddings, compute_embeddings
+from .run_figures import MemoryFigures, PairFigures, ProbeFigure, RunFigures, results_markdown
 from .ssl import SSLConfig
 
 
@@ -74,16 +74,6 @@ class EvalConfig:
     """The rasteriser of the memory views."""
 
 
-@dataclass
-class Cell:
-    """One table entry: its values over runs."""
-
-    values: list[float]
-
-    def text(self, percent: bool = False) -> str:
-        return format_mean_std(self.values, digits=3, percent=percent)
-
-
 def load_run(run: str | Path, device: torch.device) -> tuple[DualEncoder, SSLConfig]:
     """The trained model of an SSL run folder (eval mode) and its config."""
     saved = json.loads((Path(run) / "config.json").read_text())["config"]
@@ -109,8 +99,9 @@ def _split_embeddings(model, config: SSLConfig, eval_config: EvalConfig, device)
     }
 
 
-def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> dict[str, float]:
-    """Correspondence metrics on the study's 2:1 and on balanced pairs, and paired distances (test split)."""
+def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> RunFigures:
+    """Correspondence metrics on the study's 2:1 and on balanced pairs, and paired distances (test split);
+    the probes and baselines are added to the figures later."""
     with torch.no_grad():  # the losses and the head work on the projections (identity without them)
         views, gauss = model.project(
             torch.from_numpy(test.views).to(device), torch.from_numpy(test.gaussians).to(device)
@@ -118,19 +109,18 @@ def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> dict[s
     projected_views = views.cpu().numpy()
     views = views[:, :2]
     o = views.shape[0]
-    out: dict[str, list[float]] = {}
+    by_mode = {}
     for mode in ("study", "balanced"):
+        draws_of_mode = []
         for draw in range(draws):
             pairs = make_pairs(o, 2, mode, torch.Generator().manual_seed(draw))
             with torch.no_grad():
                 logits = model.head(views.reshape(o * 2, -1)[pairs.image_index], gauss[pairs.gaussian_index])
             m = correspondence_metrics(logits.cpu().numpy(), pairs.target.numpy())
-            for key, value in (("acc", m.accuracy), ("bal", m.balanced_accuracy), ("auc", m.roc_auc)):
-                out.setdefault(f"{mode}_{key}", []).append(value)
-            out.setdefault(f"{mode}_always_yes", []).append(m.always_yes_accuracy)
+            draws_of_mode.append((m.accuracy, m.balanced_accuracy, m.roc_auc, m.always_yes_accuracy))
+        by_mode[mode] = PairFigures(*(float(np.nanmean(column)) for column in zip(*draws_of_mode)))
     d = paired_distances(projected_views)
-    metrics = {k: float(np.nanmean(v)) for k, v in out.items()}
-    return metrics | {"dist_pos": d.positive_mean, "dist_neg": d.negative_mean}
+    return RunFigures(by_mode["study"], by_mode["balanced"], d.positive_mean, d.negative_mean)
 
 
 def _probe(train_x, train_y, val_x, val_y, test_x, test_y, fraction: float, seed: int = 0):
@@ -147,36 +137,40 @@ class BundleProbe:
     pool: int
 
 
-def _probes(e: dict[str, Embeddings], config: EvalConfig) -> tuple[dict[str, float], BundleProbe | None]:
-    """Test accuracy of every linear probe, and the 100 %-label image probe on the most views (for the
-    bundle)."""
+def _probes(e: dict[str, Embeddings], config: EvalConfig, figures: RunFigures) -> BundleProbe | None:
+    """Add every linear probe's test accuracy (and the memory views') to ``figures``; return the 100 %-label
+    image probe on the most views (for the bundle)."""
     tr, va, te = e["train"], e["val"], e["test"]
-    out, image_probe = {}, None
+    image_probe = None
+    counts = [c for c in config.view_counts if c <= tr.views.shape[1]]
     for fraction in config.label_fractions:
-        tag = f"{round(100 * fraction)}%"
-        _, out[f"gaussians {tag}"] = _probe(
+        _, accuracy = _probe(
             tr.gaussians, tr.labels, va.gaussians, va.labels, te.gaussians, te.labels, fraction
         )
-        for count in [c for c in config.view_counts if c <= tr.views.shape[1]]:
+        figures.probes.append(ProbeFigure("gaussians", 0, fraction, accuracy))
+        for count in counts:
             pooled = [pool_views(x.views, count) for x in (tr, va, te)]
-            probe, out[f"views {count} {tag}"] = _probe(
+            probe, accuracy = _probe(
                 pooled[0], tr.labels, pooled[1], va.labels, pooled[2], te.labels, fraction
             )
-            if count == max(c for c in config.view_counts if c <= tr.views.shape[1]) and fraction == 1.0:
+            figures.probes.append(ProbeFigure("views", count, fraction, accuracy))
+            if count == max(counts) and fraction == 1.0:
                 image_probe = BundleProbe(probe, count)
         if image_probe is not None and te.memory_train is not None and fraction == 1.0:
             v, h, probe = te.memory_train.shape[1], te.memory_test.shape[1], image_probe.probe
-            out["memory train poses"] = probe.accuracy(pool_views(te.memory_train, v), te.labels)
-            out["memory held-out poses"] = probe.accuracy(pool_views(te.memory_test, h), te.labels)
-            out["real held-out poses"] = probe.accuracy(pool_views(te.heldout, h), te.labels)
-    return out, image_probe
+            figures.memory = MemoryFigures(
+                probe.accuracy(pool_views(te.memory_train, v), te.labels),
+                probe.accuracy(pool_views(te.memory_test, h), te.labels),
+                probe.accuracy(pool_views(te.heldout, h), te.labels),
+            )
+    return image_probe
 
 
 @dataclass
 class EvalResult:
-    """Per-run figures (``runs[i][name]``) and the files written."""
+    """Per-run figures and the files written."""
 
-    runs: list[dict[str, float]]
+    runs: list[RunFigures]
     results_md: Path
     metrics_json: Path
     bundle: Path | None
@@ -197,16 +191,21 @@ def evaluate(config: EvalConfig) -> EvalResult:
         model, ssl_config = load_run(run, device)
         embeddings = _split_embeddings(model, ssl_config, config, device)
         figures = _pretext(model, embeddings["test"], config.pair_draws, device)
-        probes, image_probe = _probes(embeddings, config)
-        per_run.append(figures | probes | _baselines(ssl_config.dataset, config, seed=i))
+        image_probe = _probes(embeddings, config, figures)
+        figures.supervised = _baselines(ssl_config.dataset, config, seed=i)
+        per_run.append(figures)
         if i == 0 and config.tsne:
             _tsne(embeddings, ssl_config, out)
         if i == 0 and config.bundle and image_probe is not None:
             bundle_path = _export(out / "bundle.pt", model, ssl_config, image_probe, run)
     metrics_json = out / "metrics.json"
-    metrics_json.write_text(json.dumps({"runs": list(config.runs), "metrics": per_run}, indent=2) + "\n")
+    metrics = [dataclasses.asdict(r) for r in per_run]
+    metrics_json.write_text(json.dumps({"runs": list(config.runs), "metrics": metrics}, indent=2) + "\n")
     results_md = out / "results.md"
-    results_md.write_text(results_markdown(per_run, config))
+    c = config
+    results_md.write_text(
+        results_markdown(per_run, c.runs, c.view_counts, c.label_fractions, c.baseline.point_arch)
+    )
     return EvalResult(per_run, results_md, metrics_json, bundle_path)
 
 
@@ -216,79 +215,7 @@ BASELINES = {"pointnet": train_point_baseline, "mvcnn": train_mvcnn_baseline}
 def _baselines(dataset: str, config: EvalConfig, seed: int) -> dict[str, float]:
     """Test accuracy of each supervised baseline (same splits; the checkpoint with the best val accuracy)."""
     baseline = dataclasses.replace(config.baseline, seed=seed)
-    return {
-        f"supervised {name}": BASELINES[name](dataset, baseline).test_accuracy for name in config.baselines
-    }
-
-
-def _cells(per_run: list[dict[str, float]], key: str, percent: bool = False) -> str:
-    return Cell([r[key] for r in per_run if key in r]).text(percent)
-
-
-def _pretext_table(per_run: list[dict[str, float]]) -> str:
-    rows = []
-    for mode in ("study", "balanced"):
-        keys = ("acc", "bal", "auc", "always_yes")
-        rows.append([mode] + [_cells(per_run, f"{mode}_{k}", percent=k != "auc") for k in keys])
-    header = ["pairs", "CM accuracy", "balanced accuracy", "ROC-AUC", "always-yes accuracy"]
-    distances = (
-        f"Mean paired distance of view embeddings (raw): positive {_cells(per_run, 'dist_pos')}, "
-        f"negative {_cells(per_run, 'dist_neg')}."
-    )
-    return markdown_table(header, rows) + "\n\n" + distances
-
-
-def _probe_table(per_run: list[dict[str, float]], config: EvalConfig) -> str:
-    tags = [f"{round(100 * f)}%" for f in config.label_fractions]
-    views = [(f"views {n}", f"images, {n} view{'s' * (n > 1)}") for n in config.view_counts]
-    named = [("gaussians", "Gaussians"), *views]
-    rows = [
-        [title] + [_cells(per_run, f"{key} {tag}", percent=True) for tag in tags]
-        for key, title in named
-        if f"{key} {tags[0]}" in per_run[0]
-    ]
-    return markdown_table(["features"] + [f"{t} labels" for t in tags], rows)
-
-
-def _memory_table(per_run: list[dict[str, float]]) -> str:
-    rows = [
-        ["rendered from the Gaussians at the training poses (the study's 64*)", "memory train poses"],
-        ["rendered from the Gaussians at held-out poses", "memory held-out poses"],
-        ["real renders at the held-out poses", "real held-out poses"],
-    ]
-    return markdown_table(
-        ["test views", "accuracy"], [[t, _cells(per_run, k, percent=True)] for t, k in rows]
-    )
-
-
-def _baseline_table(per_run: list[dict[str, float]], config: EvalConfig) -> str:
-    titles = {"pointnet": f"{config.baseline.point_arch} on mesh-sampled points", "mvcnn": "multi-view CNN"}
-    keys = [k for k in per_run[0] if k.startswith("supervised ")]
-    rows = [[titles[k.removeprefix("supervised ")], _cells(per_run, k, percent=True)] for k in keys]
-    return markdown_table(["model", "accuracy"], rows)
-
-
-def results_markdown(per_run: list[dict[str, float]], config: EvalConfig) -> str:
-    """Tables mirroring the study's: pretext, linear probes by feature and view count, memory views."""
-    runs = ", ".join(f"`{r}`" for r in config.runs)
-    parts = [
-        f"Runs (one per seed): {runs}. Cells: mean ± std over runs.",
-        "### Pretext tasks (test split)",
-        _pretext_table(per_run),
-        "### Linear probes (test accuracy; linear SVM, C chosen on the validation split)",
-        _probe_table(per_run, config),
-    ]
-    if any(k.startswith("supervised ") for k in per_run[0]):
-        parts += [
-            "### Supervised baselines (all training labels; test accuracy)",
-            _baseline_table(per_run, config),
-        ]
-    if "memory train poses" in per_run[0]:
-        parts += [
-            "### Memory-based vision (probe on real views, tested on other views)",
-            _memory_table(per_run),
-        ]
-    return "\n\n".join(parts) + "\n"
+    return {name: BASELINES[name](dataset, baseline).test_accuracy for name in config.baselines}
 
 
 def _tsne(e: dict[str, Embeddings], config: SSLConfig, out: Path) -> None:

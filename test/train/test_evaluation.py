@@ -68,10 +68,12 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     result = evaluate(config)
     assert len(result.runs) == 2
     first = result.runs[0]
-    assert first["study_always_yes"] == pytest.approx(2 / 3) and first["balanced_always_yes"] == 0.5
-    assert 0.0 <= first["gaussians 100%"] <= 1.0 and "views 64 100%" not in first  # only 4 views exist
-    assert first["dist_neg"] > 0 and first["dist_pos"] > 0
-    assert 0.0 <= first["supervised pointnet"] <= 1.0 and 0.0 <= first["supervised mvcnn"] <= 1.0
+    assert first.study_pairs.always_yes_accuracy == pytest.approx(2 / 3)
+    assert first.balanced_pairs.always_yes_accuracy == 0.5
+    assert 0.0 <= first.probe("gaussians", 0, 1.0) <= 1.0
+    assert first.probe("views", 64, 1.0) is None  # only 4 views exist
+    assert first.distance_negative > 0 and first.distance_positive > 0
+    assert 0.0 <= first.supervised["pointnet"] <= 1.0 and 0.0 <= first.supervised["mvcnn"] <= 1.0
     text = result.results_md.read_text()
     assert (
         "Supervised baselines" in text
