@@ -29,7 +29,10 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
     # The .msg files of the interface packages PyPI lacks (gs_perception/ros/msg_packages.py builds them).
-    package_data={"gs_perception.ros": ["definitions/*/*.msg"]},
+    package_data={
+        "gs_perception": ["assets/*.pt", "assets/README.md"],
+        "gs_perception.ros": ["definitions/*/*.msg"],
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE_NAME}"]),
         (f"share/{PACKAGE_NAME}", ["package.xml"]),
