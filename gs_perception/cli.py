@@ -141,10 +141,12 @@ def cmd_train_ssl(args: argparse.Namespace) -> int:
     config = config_from_args(SSLConfig, args)
     result = train_ssl(config, resume=args.resume, show_progress=not args.quiet)
     last = result.last_val or result.last_train
-    print(
-        f"{result.position.step} steps ({result.position.epoch} epochs) → {result.checkpoint}; last "
-        f"{last.get('split', '')} loss {last.get('loss')}, correspondence accuracy {last.get('cm_accuracy')}"
+    figures = (
+        ""
+        if last is None
+        else f"; last {last.split} loss {last.loss}, correspondence accuracy {last.cm_accuracy}"
     )
+    print(f"{result.position.step} steps ({result.position.epoch} epochs) → {result.checkpoint}{figures}")
     return 0
 
 

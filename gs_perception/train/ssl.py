@@ -38,17 +38,30 @@ from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
 from .datasets import SampleConfig, SSLDataset, collate
 
-METRIC_FIELDS = (
-    "split",
-    "epoch",
-    "step",
-    "loss",
-    "triplet",
-    "correspondence",
-    "cm_accuracy",
-    "lr",
-    "seconds",
-)
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One row of metrics.csv (and TensorBoard): a training step, or the validation means after an epoch."""
+
+    split: Literal["train", "val"]
+    epoch: int
+    step: int
+    """Optimiser steps taken so far."""
+    loss: float
+    """L = L_cv + β·L_cm."""
+    triplet: float
+    """The cross-view triplet loss L_cv."""
+    correspondence: float
+    """The cross-modality correspondence loss L_cm."""
+    cm_accuracy: float
+    """Correspondence accuracy of the fusion head on the batch's pairs."""
+    lr: float
+    seconds: float
+    """Wall time of the step (or of the validation pass)."""
+
+
+METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRow))
+"""metrics.csv's columns, in order."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,9 @@ class SSLRunResult:
     out: Path
     position: TrainPosition
     checkpoint: Path
-    last_train: dict
-    last_val: dict | None
+    last_train: MetricRow | None
+    """None when no step was left to run (a resumed, finished run)."""
+    last_val: MetricRow | None
     resumed_from: int | None
 
 
@@ -178,7 +192,7 @@ class SSLTrainer:
                 generator,
             )
 
-    def train_step(self, batch) -> dict:
+    def train_step(self, batch) -> MetricRow:
         self.model.train()
         start = time.perf_counter()
         out = self.losses(batch, (1, self.position.step))
@@ -191,7 +205,7 @@ class SSLTrainer:
         return _row("train", self.position, out, lr, time.perf_counter() - start)
 
     @torch.no_grad()
-    def validate(self) -> dict | None:
+    def validate(self) -> MetricRow | None:
         """Mean losses over the val split (fixed draws: epoch 0, pairs seeded per batch)."""
         if self.val_set is None or len(self.val_set) < 2:
             return None
@@ -211,8 +225,8 @@ class SSLTrainer:
             "val", self.position, out, self.optimiser.param_groups[0]["lr"], time.perf_counter() - start
         )
 
-    def save(self, row: dict | None) -> Path:
-        info = {"provenance": provenance(), "last_metrics": row}
+    def save(self, row: MetricRow | None) -> Path:
+        info = {"provenance": provenance(), "last_metrics": None if row is None else dataclasses.asdict(row)}
         config = json.loads(json.dumps(dataclasses.asdict(self.config)))
         return save_checkpoint(
             self.out / "checkpoints" / "last.pt", self.modules, self.position, config, info
@@ -242,18 +256,18 @@ def _scheduler(optimiser, config: SSLConfig, total_steps: int):
     raise ValueError(f"unknown schedule {config.schedule!r}; expected 'cosine' or 'constant'")
 
 
-def _row(split: str, position: TrainPosition, out: SSLLossOutput, lr: float, seconds: float) -> dict:
-    return {
-        "split": split,
-        "epoch": position.epoch,
-        "step": position.step,
-        "loss": round(float(out.total.detach()), 6),
-        "triplet": round(float(out.triplet.detach()), 6),
-        "correspondence": round(float(out.correspondence.detach()), 6),
-        "cm_accuracy": round(float(out.correspondence_accuracy.detach()), 4),
-        "lr": lr,
-        "seconds": round(seconds, 3),
-    }
+def _row(split: str, position: TrainPosition, out: SSLLossOutput, lr: float, seconds: float) -> MetricRow:
+    return MetricRow(
+        split=split,
+        epoch=position.epoch,
+        step=position.step,
+        loss=round(float(out.total.detach()), 6),
+        triplet=round(float(out.triplet.detach()), 6),
+        correspondence=round(float(out.correspondence.detach()), 6),
+        cm_accuracy=round(float(out.correspondence_accuracy.detach()), 4),
+        lr=lr,
+        seconds=round(seconds, 3),
+    )
 
 
 def _tensorboard(folder: Path):
@@ -278,12 +292,12 @@ class _MetricLog:
             writer.writeheader()
             writer.writerows(kept)
 
-    def write(self, row: dict) -> None:
+    def write(self, row: MetricRow) -> None:
         with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, METRIC_FIELDS).writerow(row)
+            csv.DictWriter(f, METRIC_FIELDS).writerow(dataclasses.asdict(row))
         if self.tb is not None:
             for key in ("loss", "triplet", "correspondence", "cm_accuracy", "lr"):
-                self.tb.add_scalar(f"{row['split']}/{key}", row[key], row["step"])
+                self.tb.add_scalar(f"{row.split}/{key}", getattr(row, key), row.step)
 
 
 def train_ssl(config: SSLConfig, resume: bool = False, show_progress: bool = True) -> SSLRunResult:
@@ -312,9 +326,9 @@ def train_ssl(config: SSLConfig, resume: bool = False, show_progress: bool = Tru
     return SSLRunResult(run.out, run.position, path, last_train, last_val, resumed_from)
 
 
-def _loop(run: SSLTrainer, log: _MetricLog) -> tuple[dict, dict | None]:
+def _loop(run: SSLTrainer, log: _MetricLog) -> tuple[MetricRow | None, MetricRow | None]:
     config, pos = run.config, run.position
-    last_train, last_val = {}, None
+    last_train, last_val = None, None
     bar = _progress(run, config.epochs * run.steps_per_epoch - pos.step)
     while pos.epoch < config.epochs:
         run.train_set.set_epoch(pos.epoch)
@@ -334,7 +348,7 @@ def _loop(run: SSLTrainer, log: _MetricLog) -> tuple[dict, dict | None]:
             log.write(last_train)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=last_train["loss"], cm_acc=last_train["cm_accuracy"], epoch=pos.epoch)
+                bar.set_postfix(loss=last_train.loss, cm_acc=last_train.cm_accuracy, epoch=pos.epoch)
             if config.checkpoint_every and pos.step % config.checkpoint_every == 0:
                 run.save(last_train)
             if config.max_steps and pos.step >= config.max_steps:

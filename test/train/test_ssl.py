@@ -71,7 +71,7 @@ def test_resume_takes_exactly_the_step_an_uninterrupted_run_takes(dataset, tmp_p
     assert resumed.resumed_from == 2 and resumed.position.step == 3
     a, b = _parameters(straight.checkpoint), _parameters(resumed.checkpoint)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert straight.last_train["loss"] == resumed.last_train["loss"]
+    assert straight.last_train.loss == resumed.last_train.loss
     with open(tmp_path / "b" / "metrics.csv") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f) if r["split"] == "train"]
     assert steps == [1, 2, 3]  # no duplicated rows after the resume
@@ -87,7 +87,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(dataset, tmp_path):
             return float(trainer.losses(batch, (9,)).total)
 
     before = loss()
-    steps = [trainer.train_step(batch)["loss"] for _ in range(8)]
+    steps = [trainer.train_step(batch).loss for _ in range(8)]
     assert loss() < 0.9 * before and steps[-1] < steps[0]
 
 
