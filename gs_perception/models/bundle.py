@@ -24,9 +24,10 @@ from torch import Tensor
 from ..config import config_from_dict
 from ..core.ply import atomic_open
 from ..provenance import provenance as current_provenance
-from .bundle_parts import FeatureSpec, LinearClassifier, Prediction, to_json_types
 from .dual_encoder import DualEncoder, DualEncoderConfig
+from .feature_spec import FeatureSpec, to_json_types
 from .image_encoder import pool_views
+from .linear_classifier import LinearClassifier, Prediction
 
 BUNDLE_VERSION = 1
 """Layout version of bundle files; :func:`load_bundle` refuses any other."""

@@ -32,8 +32,9 @@ from ..eval.plots import tsne_plot
 from ..eval.pretext import correspondence_metrics, paired_distances
 from ..eval.probes import LinearProbe, fit_linear_probe, label_subset, pool_views
 from ..models.bundle import save_bundle
-from ..models.bundle_parts import FeatureSpec, LinearClassifier, ViewSpec
 from ..models.dual_encoder import DualEncoder
+from ..models.feature_spec import FeatureSpec, ViewSpec
+from ..models.linear_classifier import LinearClassifier
 from ..models.losses import make_pairs
 from .baselines import BaselineConfig, train_mvcnn_baseline, train_point_baseline
 from .checkpoint import load_checkpoint

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gs_perception.core.gaussians import GaussianCloud
-from gs_perception.models.bundle_parts import ViewSpec
+from gs_perception.models.feature_spec import ViewSpec
 from gs_perception.pipeline.recognition import Recogniser, RecognitionConfig
 
 

@@ -13,8 +13,8 @@ from gs_perception.core.fit import FitConfig
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
 from gs_perception.models.bundle import BundleError, load_bundle
-from gs_perception.models.bundle_parts import FeatureSpec, ViewSpec
 from gs_perception.models.dual_encoder import DualEncoderConfig
+from gs_perception.models.feature_spec import FeatureSpec, ViewSpec
 from gs_perception.models.image_encoder import ImageEncoderConfig
 from gs_perception.models.pointnet import GaussianEncoderConfig
 from gs_perception.train.baselines import BaselineConfig
