@@ -67,7 +67,10 @@ def test_the_readme_layout_names_every_module_and_file_that_exists():
         if folder.startswith("gs_perception/") and path.is_dir():
             present = {p.stem for p in path.glob("*.py") if p.stem != "__init__"}
             present |= {p.name for p in path.iterdir() if (p / "__init__.py").is_file()}
-            stale += [f"{folder}{w}" for w in words if w.islower() and "_" in w and w not in present]
+            modules = [w for w in words if w.islower() and "_" in w and "." not in w]
+            files = [w for w in words if re.fullmatch(r"\w+\.(pt|md)", w)]
+            stale += [f"{folder}{w}" for w in modules if w not in present]
+            stale += [f"{folder}{w}" for w in files if not (path / w).is_file()]
         elif folder in ("config/", "benchmarks/", "launch/", "training/", "docs/"):
             present = {p.name for p in path.iterdir() if p.is_file() and p.suffix in (".py", ".yaml", ".md")}
             stale += [f"{folder}{w}" for w in words if "." in w and w not in present]
