@@ -89,21 +89,10 @@ class Pipeline:
         self.frames = 0
         self.objects: list[RecognisedObject] = []
 
-    def __enter__(self) -> Pipeline:
-        self.start()
-        return self
-
-    def start(self) -> None:
-        """Start the memory's optimisation thread (threaded mode; deterministic mode has none)."""
-        if self.config.memory.threaded:
-            self.memory.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the memory's worker thread (if any)."""
-        self.memory.stop()
+    def background_step(self) -> bool:
+        """Run one optimisation step the memory owes (background mode); False when none is owed. The owner of
+        the pipeline calls it when no frame waits (pipeline/worker.py)."""
+        return self.memory.run_owed(1) > 0
 
     def step(self, frame: Frame) -> StepOutputs:
         """Feed one frame; returns what was due (see :class:`PipelineConfig` for the rates)."""

@@ -4,8 +4,10 @@ ROS callbacks must return quickly and must never block on the GPU (docs/architec
 camera_calibration pattern): they call :meth:`PipelineWorker.put`, which never blocks; the worker thread runs
 ``pipeline.step`` on the newest frames and hands each :class:`~gs_perception.pipeline.step.StepOutputs` to a
 callback (the node publishes it). Service requests (save, reset) run on the same thread via :meth:`call`, so
-nothing else ever touches the pipeline concurrently. A frame whose step raises is reported to ``on_error``
-and skipped: one bad frame never stops the worker.
+nothing else ever touches the pipeline concurrently. When neither waits, the worker runs the optimisation
+steps the memory owes, one at a time (so a new frame waits one step at most): this thread is the one place
+that schedules background work, and the memory needs no lock. A frame (or step) that raises is reported to
+``on_error`` and skipped: one bad frame never stops the worker.
 """
 
 from __future__ import annotations
@@ -79,21 +81,23 @@ class PipelineWorker:
         return future
 
     def idle(self) -> bool:
-        """True when nothing is queued (a frame may still be in its step)."""
+        """True when no frame or call is queued (a frame may still be in its step, and owed optimisation
+        steps may remain: they only fill idle time)."""
         with self._wake:
             return not self._frames and not self._calls
 
     def close(self, timeout: float | None = 10.0) -> None:
-        """Stop after the current step, join the thread and close the pipeline."""
+        """Stop after the current step and join the thread."""
         with self._wake:
             self._stop = True
             self._wake.notify()
         self._thread.join(timeout)
-        self.pipeline.close()
 
     def _next(self) -> tuple[str, Any] | None:
         with self._wake:
             while not (self._stop or self._frames or self._calls):
+                if self.pipeline.memory.owed_steps:  # read without the pipeline: an int, and only a hint
+                    return "optimise", None
                 self._wake.wait()
             if self._stop:
                 return None
@@ -104,6 +108,12 @@ class PipelineWorker:
     def _run(self) -> None:
         while (item := self._next()) is not None:
             kind, payload = item
+            if kind == "optimise":
+                try:
+                    self.pipeline.background_step()
+                except Exception as err:  # the memory forgets its owed steps: reported once
+                    self.on_error("background optimisation", err)
+                continue
             if kind == "call":
                 fn, future = payload
                 try:

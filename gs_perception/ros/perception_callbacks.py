@@ -49,7 +49,6 @@ class NodeCallbacks:
         self.closed = False
         pipeline = Pipeline(self.config.pipeline)
         self.publishers = self._make_publishers(pipeline)
-        pipeline.start()
         self.worker = PipelineWorker(
             pipeline,
             self._publish,

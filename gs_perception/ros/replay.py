@@ -82,8 +82,8 @@ class ReplayConfig:
     pipeline: PipelineConfig = PipelineConfig(memory=MemoryConfig(threaded=False))
     """The node's pipeline settings (parameters of the same names), with one default of replay's own: the
     memory in deterministic mode (``memory.threaded`` False: optimised inside each step with seeded
-    randomness, so the same bag gives the same outputs). True runs the worker thread as the node does
-    (results then depend on timing)."""
+    randomness, so the same bag gives the same outputs). True owes the steps as the node does; replay has
+    no idle time between frames, so it runs them all at the end, before the held-out renders."""
     assembler: AssemblerConfig = AssemblerConfig()
     """How image, camera_info, depth and pose are matched by stamp."""
     topics: ReplayTopics = ReplayTopics()
@@ -296,10 +296,8 @@ def _replay_into(
     ns = config.topics.output_namespace.rstrip("/")
     start, last, wanted = time.perf_counter(), None, inputs.wanted()
     total = sum(count for topic, count in source.counts.items() if topic in wanted)
-    with (
-        Pipeline(pipeline_config) as pipeline,
-        BagWriter(work / "bag", storage=config.storage, distro=config.distro) as writer,
-    ):
+    pipeline = Pipeline(pipeline_config)
+    with BagWriter(work / "bag", storage=config.storage, distro=config.distro) as writer:
         types = MessageTypes.from_typestore(writer.typestore)
         _write_label_info(writer, types, pipeline, ns, config.topics.world_frame)
         for message in _progress(source.messages(wanted), show_progress, total):
@@ -312,8 +310,7 @@ def _replay_into(
                 records.append(last)
                 for topic, msg in output_messages(types, last, config.topics.world_frame):
                     writer.write(f"{ns}/{topic}", msg, last.stamp_ns)
-        if pipeline_config.memory.threaded:
-            pipeline.memory.wait_idle(timeout=600.0)
+        pipeline.memory.run_owed()  # background mode: what a node would have run while idle
         renders = _evaluate_heldout(pipeline, heldout, writer, types, ns)
         objects = pipeline.recognise()
         final_stamp = records[-1].stamp_ns if records else 0

@@ -16,7 +16,7 @@ import torch
 from gs_perception.core.cameras import Intrinsics, look_at, viewmat_from_pose
 from gs_perception.core.frames import Frame, FrameError
 from gs_perception.core.gaussians import GaussianCloud
-from gs_perception.core.memory import GaussianMemory, MemoryConfig, MemoryWorkerError
+from gs_perception.core.memory import GaussianMemory, MemoryConfig
 from gs_perception.core.memory.extraction import cluster_indices
 from gs_perception.core.metrics import psnr
 from gs_perception.core.parameters import edit_parameters
@@ -105,7 +105,7 @@ def test_memory_reaches_psnr_floor_on_held_out_poses(scene):
     stats = memory.stats
     assert stats.keyframes == 10 and stats.optimise_steps == 80 and stats.pending_steps == 0
     assert stats.gaussians == results[-1].num_gaussians == stats.inserted_total - stats.pruned_total
-    assert stats.last_stamp_ns == 9 * STEP_NS and not stats.worker_alive
+    assert stats.last_stamp_ns == 9 * STEP_NS
     # Later keyframes need fewer new Gaussians: the memory already explains most of each view.
     assert results[-1].inserted < results[0].inserted / 10
 
@@ -260,47 +260,33 @@ def test_empty_memory_renders_the_background():
     assert memory.optimise(3) == 0.0
 
 
-def test_threaded_worker_optimises_and_stops(scene):
-    memory = GaussianMemory(_config(threaded=True, steps_per_keyframe=3, max_pending_steps=5))
-    for frame in scene["train"][:3]:  # before start(): steps are owed, capped at max_pending_steps
+def test_background_mode_owes_steps_and_runs_them_when_its_owner_asks(scene):
+    memory = GaussianMemory(_config(threaded=True, steps_per_keyframe=3, max_pending_steps=5, prune_every=2))
+    for frame in scene["train"][:3]:  # keyframes owe their steps, capped at max_pending_steps
         assert memory.add_frame(frame).keyframe
-    assert memory.stats.pending_steps == 5
-    assert not memory.wait_idle(timeout=0.1)  # owed steps and no worker to run them
-    memory.start()
-    try:
-        assert memory.wait_idle(timeout=60.0)
-        assert memory.stats.optimise_steps == 5
-        assert memory.add_frame(scene["train"][3]).keyframe  # while the worker runs
-        assert memory.wait_idle(timeout=60.0)
-        stats = memory.stats
-        assert stats.optimise_steps == 8 and stats.pending_steps == 0 and stats.worker_alive
-        assert memory.render(scene["test"][0].T_world_cam, INTR).alpha.max() > 0.5
-    finally:
-        memory.stop(timeout=30.0)
-    assert not memory.stats.worker_alive
-    assert not any(t.name == "gaussian-memory" for t in threading.enumerate())
-    with pytest.raises(RuntimeError, match="deterministic"):
-        GaussianMemory(_config()).start()
+    assert memory.owed_steps == memory.stats.pending_steps == 5 and memory.stats.optimise_steps == 0
+    assert memory.run_owed(2) == 2 and memory.owed_steps == 3 and memory.stats.optimise_steps == 2
+    assert memory.run_owed() == 3 and memory.owed_steps == 0 and memory.stats.optimise_steps == 5
+    assert memory.run_owed() == 0  # nothing owed: nothing runs
+    assert memory.add_frame(scene["train"][3]).keyframe and memory.owed_steps == 3
+    assert memory.run_owed() == 3 and memory.stats.optimise_steps == 8
+    assert memory.render(scene["test"][0].T_world_cam, INTR).alpha.max() > 0.5
+    assert not any(t.name == "gaussian-memory" for t in threading.enumerate())  # the memory owns no thread
 
 
-def test_worker_failure_is_reported_not_lost(scene, monkeypatch):
-    memory = GaussianMemory(_config(threaded=True, steps_per_keyframe=2))
+def test_a_failing_owed_step_raises_once_and_forgets_the_rest(scene, monkeypatch):
+    memory = GaussianMemory(_config(threaded=True, steps_per_keyframe=4))
+    memory.add_frame(scene["train"][0])
 
     def boom():
         raise ArithmeticError("broken step")
 
     monkeypatch.setattr(memory, "_step", boom)
-    memory.start()
-    memory.add_frame(scene["train"][0])
-    with pytest.raises(MemoryWorkerError) as info:
-        memory.wait_idle(timeout=30.0)
-    assert isinstance(info.value.__cause__, ArithmeticError)
-    with pytest.raises(MemoryWorkerError):
-        memory.add_frame(scene["train"][1])
-    with pytest.raises(MemoryWorkerError):
-        memory.stop(timeout=30.0)
-    memory.stop()  # reported once: a second stop is quiet
-    assert not any(t.name == "gaussian-memory" for t in threading.enumerate())
+    with pytest.raises(ArithmeticError, match="broken step"):
+        memory.run_owed()
+    assert memory.owed_steps == 0  # not retried forever
+    monkeypatch.undo()
+    assert memory.add_frame(scene["train"][1]).keyframe and memory.run_owed() == 4  # and it goes on
 
 
 def test_rejected_frames_leave_the_memory_untouched(scene):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 
 import pytest
 import torch
@@ -14,20 +15,30 @@ from gs_perception.pipeline.worker import PipelineWorker
 
 
 class _FakePipeline:
-    """Records stamps; blocks in step() until released; fails on stamp 13."""
+    """Records stamps and background steps in order; blocks in step() until released; fails on stamp 13;
+    a frame owes ``owe`` background steps."""
 
-    def __init__(self):
-        self.release, self.seen, self.closed = threading.Event(), [], False
+    def __init__(self, owe: int = 0):
+        self.release, self.seen = threading.Event(), []
+        self.memory = types.SimpleNamespace(owed_steps=0)
+        self.owe, self.fail_background = owe, False
 
     def step(self, frame: Frame) -> int:
         self.release.wait(5.0)
         if frame.stamp_ns == 13:
             raise ValueError("bad frame")
         self.seen.append(frame.stamp_ns)
+        self.memory.owed_steps += self.owe
         return frame.stamp_ns
 
-    def close(self) -> None:
-        self.closed = True
+    def background_step(self) -> bool:
+        if self.fail_background:
+            self.memory.owed_steps = 0  # as the memory does: a failing step forgets the rest
+            raise ArithmeticError("broken step")
+        time.sleep(0.01)  # a step takes time: 50 owed steps are half a second
+        self.memory.owed_steps -= 1
+        self.seen.append("opt")
+        return True
 
 
 def _frame(stamp: int) -> Frame:
@@ -56,7 +67,7 @@ def test_full_queue_drops_the_oldest_and_errors_do_not_stop_the_worker():
     assert errors == [("frame at 13 ns", "bad frame")]
     assert worker.stats.received == 5 and worker.stats.dropped == 2 and worker.stats.failed == 1
     worker.close()
-    assert pipeline.closed
+    assert not worker._thread.is_alive()
 
 
 def test_calls_run_on_the_worker_thread_and_return_results_or_errors():
@@ -69,3 +80,27 @@ def test_calls_run_on_the_worker_thread_and_return_results_or_errors():
     worker.close()
     with pytest.raises(ValueError, match="queue_size"):
         PipelineWorker(pipeline, lambda out: None, lambda *a: None, queue_size=0)
+
+
+def test_owed_optimisation_fills_idle_time_and_a_new_frame_waits_one_step_at_most():
+    pipeline, outputs, errors = _FakePipeline(owe=3), [], []
+    pipeline.release.set()
+    worker = PipelineWorker(pipeline, outputs.append, lambda what, err: errors.append((what, str(err))))
+    worker.put(_frame(1))
+    _wait(lambda: pipeline.memory.owed_steps == 0 and len(pipeline.seen) == 4)
+    assert pipeline.seen == [1, "opt", "opt", "opt"]  # the worker optimised while nothing else waited
+    pipeline.owe = 50
+    worker.put(_frame(2))
+    _wait(lambda: "opt" in pipeline.seen[5:])
+    worker.put(_frame(3))  # while 50 steps are owed: served before the rest of them
+    _wait(lambda: 3 in pipeline.seen)
+    assert pipeline.seen.index(3) < len(pipeline.seen) - 1 or pipeline.memory.owed_steps > 0
+    assert pipeline.seen[5 : pipeline.seen.index(3)].count("opt") < 50
+    _wait(lambda: pipeline.memory.owed_steps == 0)
+    pipeline.fail_background, pipeline.owe = True, 2
+    worker.put(_frame(4))
+    _wait(lambda: errors)
+    time.sleep(0.1)
+    assert errors == [("background optimisation", "broken step")]  # once, not in a loop
+    assert outputs == [1, 2, 3, 4]
+    worker.close()

@@ -96,7 +96,7 @@ def test_diagnostics_message_reports_the_counters_and_serialises(tmp_path):
     from gs_perception.ros.typestore import MessageTypes
 
     types = MessageTypes.from_typestore()
-    stats = MemoryStats(10, 4, 1234, 80, 0, 1300, 66, 5, True, "no depth images: 4.20 m, where …")
+    stats = MemoryStats(10, 4, 1234, 80, 0, 1300, 66, 5, "no depth images: 4.20 m, where …")
     msg = diagnostics_message(types, sensors.ns_to_stamp(types, 5), stats, WorkerStats(10, 8, 2, 1), 4.0)
     values = {kv.key: kv.value for kv in msg.status[0].values}
     assert (

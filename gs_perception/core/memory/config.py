@@ -67,10 +67,10 @@ class MemoryConfig:
     random_old_keyframes: int = 1
     """… plus this many drawn at random from the older ones (so old views are not forgotten)."""
     steps_per_keyframe: int = 20
-    """Optimisation steps owed per new keyframe (run by the worker, or inside add_frame when not threaded)."""
+    """Optimisation steps per new keyframe (owed in background mode, else run inside add_frame)."""
     max_pending_steps: int = 100
-    """The worker owes at most this many steps: one that cannot keep up (CPU) optimises the latest window
-    rather than falling ever further behind."""
+    """At most this many steps are owed: a memory whose owner cannot keep up (CPU) optimises the latest
+    window rather than falling ever further behind."""
     lr_means: float = 1e-3
     """Learning rate of the centres, in metres (Adam steps are about this long)."""
     lr_scales: float = 5e-3
@@ -88,9 +88,10 @@ class MemoryConfig:
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     """RGB that renders show where the memory is empty, and that masked-out pixels are compared with."""
     threaded: bool = True
-    """True: a worker thread optimises in the background (call start()/stop()). False: deterministic mode,
-    add_frame optimises synchronously with seeded randomness (bitwise reproducible on CPU; on CUDA gsplat's
-    backward sums with atomics, so runs agree only to rounding)."""
+    """True: background mode, keyframes owe their optimisation steps and the memory's owner runs them when
+    idle (the node's pipeline worker, between frames). False: deterministic mode, add_frame optimises
+    synchronously with seeded randomness (bitwise reproducible on CPU; on CUDA gsplat's backward sums with
+    atomics, so runs agree only to rounding)."""
     seed: int = 0
     """Seed of the keyframe sampling."""
 

@@ -1,8 +1,9 @@
 """The Gaussian memory itself: posed frames in, a 3DGS scene out (see the package docstring).
 
-Thread safety: every public method may be called from any thread. One lock (:class:`.scheduler.Scheduler`)
-guards parameters, optimiser state and keyframes; the background thread holds it for one step at a time and
-lets waiting callers in between steps; renders work on a detached snapshot outside the lock.
+Single-threaded: call it from one thread. It owns no thread and no lock; in background mode
+(``threaded=True``) a keyframe only *owes* optimisation steps, and whoever owns the memory runs them when it
+has nothing better to do (:meth:`GaussianMemory.run_owed`; in the node, the pipeline worker between frames,
+pipeline/worker.py). One thread then owns the memory and the GPU, and nothing waits for a lock.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from .insertion import seed_gaussians, unexplained_pixels
 from .keyframes import Keyframe, gate, pick_keyframes, working_keyframe
 from .optimisation import deterministic_algorithms, prune_index, window_loss
 from .results import InsertResult, MemoryRender, MemoryStats
-from .scheduler import Scheduler
 
 
 class GaussianMemory:
@@ -47,37 +47,34 @@ class GaussianMemory:
             config.working_scale_gpu if self.device.type == "cuda" else config.working_scale_cpu
         )
         self._background = torch.tensor(config.background, dtype=torch.float32, device=self.device)
-        self._scheduler = Scheduler(self._background_step)
-        self._since_prune = 0
         self._clear()
 
     # -- frames --------------------------------------------------------------------------------------------
     def add_frame(self, frame: Frame) -> InsertResult:
-        """Gate a frame; for a keyframe insert Gaussians, store it and optimise (now or in the background).
+        """Gate a frame; for a keyframe insert Gaussians, store it and optimise (now, or owe the steps in
+        background mode).
 
         Raises:
             FrameError: The frame is invalid (the memory is left untouched).
-            MemoryWorkerError: The background thread has failed (see :meth:`stop`).
         """
         start = time.perf_counter()
-        self._scheduler.raise_error()
         frame.validate()  # a Frame is mutable: check again before anything changes
         if not bool(torch.isfinite(frame.rgb).all()):
             raise FrameError(f"frame {frame.frame_id} at {frame.stamp_ns} ns: rgb has non-finite values")
-        with self._scheduler.locked():
-            keyframe, reason = gate(self._keyframes[-1] if self._keyframes else None, frame, self.config)
-            self._frames += 1
-            self._last_stamp = int(frame.stamp_ns)
-            inserted = 0
-            if keyframe:
-                scale = min(1.0, max(self.working_scale, self.config.working_min_width / frame.size[0]))
-                kf = working_keyframe(frame, scale, self._background, self.device)
-                inserted = self._insert(kf)
-                self._keyframes.append(kf)
-                if self.config.threaded:
-                    self._scheduler.owe(self.config.steps_per_keyframe, self.config.max_pending_steps)
-        if keyframe and not self.config.threaded:
-            self.optimise(self.config.steps_per_keyframe)
+        keyframe, reason = gate(self._keyframes[-1] if self._keyframes else None, frame, self.config)
+        self._frames += 1
+        self._last_stamp = int(frame.stamp_ns)
+        inserted = 0
+        if keyframe:
+            scale = min(1.0, max(self.working_scale, self.config.working_min_width / frame.size[0]))
+            kf = working_keyframe(frame, scale, self._background, self.device)
+            inserted = self._insert(kf)
+            self._keyframes.append(kf)
+            if self.config.threaded:
+                c = self.config
+                self._owed = min(self._owed + c.steps_per_keyframe, c.max_pending_steps)
+            else:
+                self.optimise(self.config.steps_per_keyframe)
         return InsertResult(keyframe, reason, inserted, self.num_gaussians, time.perf_counter() - start)
 
     def _insert(self, kf: Keyframe) -> int:
@@ -105,10 +102,33 @@ class GaussianMemory:
         """Run ``steps`` optimisation steps now (in the caller's thread; with torch's deterministic algorithms
         in deterministic mode), then prune. Returns the mean loss (0.0 when there is nothing to optimise)."""
         exact = deterministic_algorithms() if not self.config.threaded else contextlib.nullcontext()
-        with self._scheduler.locked(), exact:
+        with exact:
             losses = [self._step() for _ in range(steps)]
             self._prune()
         return sum(losses) / len(losses) if losses else 0.0
+
+    @property
+    def owed_steps(self) -> int:
+        """Optimisation steps owed in background mode (at most ``max_pending_steps``)."""
+        return self._owed
+
+    def run_owed(self, max_steps: int | None = None) -> int:
+        """Run up to ``max_steps`` (None: all) owed steps now, pruning every ``prune_every`` steps and when
+        none is left. Returns how many ran. An exception forgets the owed steps (a failing step is not
+        retried forever) and propagates."""
+        n = self._owed if max_steps is None else min(max_steps, self._owed)
+        try:
+            for _ in range(n):
+                self._owed -= 1
+                self._step()
+                self._since_prune += 1
+                if self._since_prune >= self.config.prune_every or self._owed == 0:
+                    self._prune()
+                    self._since_prune = 0
+        except BaseException:
+            self._owed = 0
+            raise
+        return n
 
     def _step(self) -> float:
         """One Adam step on the window's keyframes (the caller holds the lock)."""
@@ -124,14 +144,6 @@ class GaussianMemory:
         self._steps += 1
         return loss
 
-    def _background_step(self) -> None:
-        """One owed step (background thread); prunes every ``prune_every`` steps and when none is owed."""
-        self._step()
-        self._since_prune += 1
-        if self._since_prune >= self.config.prune_every or self._scheduler.pending == 0:
-            self._prune()
-            self._since_prune = 0
-
     def _prune(self) -> None:
         """Drop non-finite and nearly transparent Gaussians, then the least opaque beyond the budget."""
         n = self.num_gaussians
@@ -140,32 +152,10 @@ class GaussianMemory:
             edit_parameters(self._params, self._optimizers, keep=keep)
             self._pruned_total += n - keep.numel()
 
-    # -- background thread ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the background optimisation thread (no-op when running).
-
-        Raises:
-            RuntimeError: In deterministic mode (``threaded=False``), which has no background thread.
-        """
-        if not self.config.threaded:
-            raise RuntimeError("MemoryConfig.threaded is False (deterministic mode): there is no worker")
-        self._since_prune = 0
-        self._scheduler.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the background thread and join it (owed steps stay owed for a later start()); idempotent.
-        Raises :class:`MemoryWorkerError` once if the thread had failed."""
-        self._scheduler.stop(timeout)
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until every owed step ran. Returns False on timeout, or when steps are owed and no thread
-        runs. Raises :class:`MemoryWorkerError` if the thread has failed."""
-        return self._scheduler.wait_idle(timeout)
-
     # -- reading -------------------------------------------------------------------------------------------
     def render(self, T_world_cam: Tensor, intrinsics: Intrinsics) -> MemoryRender:
         """The memory seen from a camera (``T_world_cam`` [4, 4] camera→world, OpenCV axes), at the full
-        resolution of ``intrinsics``; no autograd, rendered from a snapshot outside the lock."""
+        resolution of ``intrinsics``; no autograd."""
         T = torch.as_tensor(T_world_cam, dtype=torch.float32).to(self.device)
         if T.shape != (4, 4) or not bool(torch.isfinite(T).all()):
             raise ValueError(f"render needs a finite [4, 4] T_world_cam, got shape {tuple(T.shape)}")
@@ -185,8 +175,7 @@ class GaussianMemory:
 
     def snapshot(self) -> GaussianCloud:
         """A detached copy of the Gaussians (world frame, on the memory's device)."""
-        with self._scheduler.locked():
-            return self._cloud().detach()
+        return self._cloud().detach()
 
     @property
     def num_gaussians(self) -> int:
@@ -195,12 +184,10 @@ class GaussianMemory:
     @property
     def stats(self) -> MemoryStats:
         """Counters, consistent with each other."""
-        with self._scheduler.locked():
-            return MemoryStats(
-                self._frames, len(self._keyframes), self.num_gaussians, self._steps, self._scheduler.pending,
-                self._inserted_total, self._pruned_total, self._last_stamp, self._scheduler.alive,
-                self._depthless.text,
-            )  # fmt: skip
+        return MemoryStats(
+            self._frames, len(self._keyframes), self.num_gaussians, self._steps, self._owed,
+            self._inserted_total, self._pruned_total, self._last_stamp, self._depthless.text,
+        )  # fmt: skip
 
     def extract_region(
         self, center: Tensor | None = None, radius: float = 0.0, box: tuple[Tensor, Tensor] | None = None,
@@ -215,7 +202,7 @@ class GaussianMemory:
         min_opacity: float = 0.1,
     ) -> list[Tensor]:  # fmt: skip
         """Objects: index tensors into ``cloud`` (default: a fresh snapshot; pass the snapshot you will index,
-        since indices into the live memory go stale when the worker prunes), largest first. Connected cells
+        since indices into the live memory go stale when it prunes), largest first. Connected cells
         of a ``voxel_size`` grid over the Gaussians with opacity ≥ ``min_opacity``; deterministic."""
         cloud = self.snapshot() if cloud is None else cloud
         return extraction.clusters(cloud, voxel_size, min_points, min_opacity)
@@ -229,16 +216,14 @@ class GaussianMemory:
         """Replace the memory by a PLY's Gaussians (SH cut or padded to ``sh_degree``, non-finite rows
         dropped, budget applied). Keyframes and counters are cleared as by :meth:`reset` (a new session)."""
         cloud = read_ply(path).with_sh_degree(self.config.sh_degree).to(self.device)
-        with self._scheduler.locked():
-            self._clear()
-            edit_parameters(self._params, self._optimizers, extra=cloud)
-            self._prune()
-            self._pruned_total = 0
+        self._clear()
+        edit_parameters(self._params, self._optimizers, extra=cloud)
+        self._prune()
+        self._pruned_total = 0
 
     def reset(self) -> None:
-        """Forget everything (Gaussians, keyframes, owed steps, counters); a running thread keeps running."""
-        with self._scheduler.locked():
-            self._clear()
+        """Forget everything (Gaussians, keyframes, owed steps, counters)."""
+        self._clear()
 
     def _clear(self) -> None:
         c = self.config
@@ -250,6 +235,6 @@ class GaussianMemory:
         self._keyframes: collections.deque[Keyframe] = collections.deque(maxlen=c.max_keyframes)
         self._gen = seeded_generator(c.seed)
         self._frames = self._steps = self._inserted_total = self._pruned_total = 0
-        self._scheduler.pending = 0
+        self._owed = self._since_prune = 0
         self._last_stamp: int | None = None
         self._depthless = DepthlessInsertion(c)

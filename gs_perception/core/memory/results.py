@@ -43,10 +43,9 @@ class MemoryRender:
 
 @dataclass
 class MemoryStats:
-    """Counters of a memory, consistent with each other (copied under the lock): frames seen, keyframes
-    stored, Gaussians now, optimisation steps run and still owed, Gaussians inserted and pruned so far, the
-    last frame's stamp, whether the worker thread runs, and where insertion places what the memory has not
-    seen ('' before the first keyframe; see :mod:`.depth`)."""
+    """Counters of a memory: frames seen, keyframes stored, Gaussians now, optimisation steps run and still
+    owed, Gaussians inserted and pruned so far, the last frame's stamp, and where insertion places what the
+    memory has not seen ('' before the first keyframe; see :mod:`.depth`)."""
 
     frames: int
     keyframes: int
@@ -56,5 +55,4 @@ class MemoryStats:
     inserted_total: int
     pruned_total: int
     last_stamp_ns: int | None
-    worker_alive: bool
     insertion_depth: str = ""
