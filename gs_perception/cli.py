@@ -207,12 +207,22 @@ def _cuda() -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data.views import ViewRenderConfig
+    """The gs-perception parser: one subcommand per tool, its options from the tool's config dataclass."""
+    from .cli_online import add_online_commands
 
     parser = argparse.ArgumentParser(prog="gs-perception", description=plain_text(__doc__.split("\n\n")[0]))
     sub = parser.add_subparsers(
         dest="command", required=True, help="one of these; gs-perception <command> -h lists its options"
     )
+    _add_fitting_commands(sub)
+    _add_learning_commands(sub)
+    add_online_commands(sub)
+    return parser
+
+
+def _add_fitting_commands(sub: argparse._SubParsersAction) -> None:
+    """render-views, fit, fit-demo."""
+    from .data.views import ViewRenderConfig
 
     p = sub.add_parser("render-views", help="render a mesh into a NeRF-synthetic folder")
     p.add_argument("--out", type=Path, required=True, help="NeRF-synthetic folder to write (created)")
@@ -251,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_args(p, ViewRenderConfig, "view-")
     p.set_defaults(func=cmd_fit_demo)
 
+
+def _add_learning_commands(sub: argparse._SubParsersAction) -> None:
+    """generate-dataset, train-ssl, evaluate, pack-bundle."""
     from .data.generate import DatasetConfig
 
     p = sub.add_parser(
@@ -293,11 +306,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights", default="int8", choices=("int8", "float32"), help="weight storage (default: int8)"
     )
     p.set_defaults(func=cmd_pack_bundle)
-
-    from .cli_online import add_online_commands
-
-    add_online_commands(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
