@@ -230,22 +230,7 @@ def load_bundle(
             file, keys missing, parts that do not fit), or its features differ from ``expected``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model bundle not found: {path}")
-    try:
-        # weights_only: a model file must not be able to run code on load.
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise BundleError(f"{path}: cannot read as a model bundle (corrupt or truncated?): {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{path}: not a gs_perception model bundle")
-    if payload.get("version") != BUNDLE_VERSION:
-        raise BundleError(
-            f"{path}: bundle version {payload.get('version')!r} is not {BUNDLE_VERSION}; re-export it"
-        )
-    missing = [key for key in _PAYLOAD_KEYS if key not in payload]
-    if missing:
-        raise BundleError(f"{path}: bundle lacks {missing}")
+    payload = _read_payload(path)
     try:
         spec = FeatureSpec.from_dict(payload["feature_spec"])
     except (TypeError, ValueError) as err:
@@ -276,3 +261,24 @@ def load_bundle(
         # RuntimeError: load_state_dict's missing / unexpected keys and shape mismatches.
         raise BundleError(f"{path}: inconsistent bundle: {err}") from err
     return bundle
+
+
+def _read_payload(path: Path) -> dict:
+    """A bundle file's payload, checked for format, version and keys (BundleError naming the file)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"model bundle not found: {path}")
+    try:
+        # weights_only: a model file must not be able to run code on load.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise BundleError(f"{path}: cannot read as a model bundle (corrupt or truncated?): {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path}: not a gs_perception model bundle")
+    if payload.get("version") != BUNDLE_VERSION:
+        raise BundleError(
+            f"{path}: bundle version {payload.get('version')!r} is not {BUNDLE_VERSION}; re-export it"
+        )
+    missing = [key for key in _PAYLOAD_KEYS if key not in payload]
+    if missing:
+        raise BundleError(f"{path}: bundle lacks {missing}")
+    return payload
