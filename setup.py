@@ -28,9 +28,11 @@ setup(
     maintainer_email="dev@gs-perception.invalid",
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
-    # The .msg files of the interface packages PyPI lacks (gs_perception/ros/msg_packages.py builds them).
+    # Data the package reads at run time: the shipped demo bundle, the C++ rasteriser's source (compiled on
+    # first use) and the .msg files of the interface packages PyPI lacks (ros/msg_packages.py builds them).
     package_data={
         "gs_perception": ["assets/*.pt", "assets/README.md"],
+        "gs_perception.core.cpu_kernel": ["*.cpp"],
         "gs_perception.ros": ["definitions/*/*.msg"],
     },
     data_files=[

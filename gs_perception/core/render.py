@@ -6,6 +6,8 @@ Backends (``backend=``):
   GPU, because importing its CUDA backend there starts a JIT compile that fails after minutes).
 - ``"torch"``: :func:`~gs_perception.core.rasterize.rasterize_tiled`, CPU or GPU, differentiable.
 - ``"dense"``: :func:`~gs_perception.core.rasterize_reference.rasterize_dense`, the slow oracle.
+- ``"cpp"``: :func:`~gs_perception.core.cpu_kernel.rasterize_cpp`, a fused C++ kernel (CPU only, opt-in,
+  compiled on first use; same pixels as ``"torch"``).
 - ``"auto"``: gsplat when the cloud is on a CUDA device and gsplat imports, else torch.
 
 All backends take world→camera ``viewmats`` (OpenCV axes) and return the same :class:`RenderOutput`,
@@ -28,7 +30,7 @@ from .rasterize import RasterConfig, rasterize_tiled
 from .rasterize_reference import rasterize_dense
 from .sh import eval_sh
 
-BACKENDS = ("auto", "gsplat", "torch", "dense")
+BACKENDS = ("auto", "gsplat", "torch", "dense", "cpp")
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,15 @@ class RenderConfig:
     """Which rasteriser draws Gaussians: one choice, made once, that fitting, the memory, recognition and
     evaluation all follow (each command and node has one of these; nothing else picks a backend)."""
 
-    backend: Literal["auto", "gsplat", "torch"] = "auto"
-    """'auto' (gsplat on CUDA, else our tiled torch rasteriser), 'gsplat' (CUDA only) or 'torch'."""
+    backend: Literal["auto", "gsplat", "torch", "cpp"] = "auto"
+    """'auto' (gsplat on CUDA, else our tiled torch rasteriser), 'gsplat' (CUDA only), 'torch' or 'cpp'
+    (the fused C++ CPU kernel, CPU only)."""
 
     def __post_init__(self):
         check_choices(self)
 
     def resolve(self, device: torch.device | str) -> str:
-        """The concrete backend for Gaussians on ``device`` ('gsplat' or 'torch')."""
+        """The concrete backend for Gaussians on ``device`` ('gsplat', 'torch' or 'cpp')."""
         return resolve_backend(self.backend, torch.device(device))
 
 
@@ -59,7 +62,7 @@ class RenderOutput:
             view-space gradients (:meth:`strategy_info` does it for gsplat's strategies).
         radii: [C, N, 2] int32 screen radii, 0 = not visible.
         width, height: Image size.
-        backend: Backend that ran ("gsplat", "torch" or "dense").
+        backend: Backend that ran ("gsplat", "torch", "dense" or "cpp").
     """
 
     colors: Tensor
@@ -103,6 +106,13 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         return "gsplat" if device.type == "cuda" and gsplat_usable() else "torch"
     if backend == "gsplat" and (device.type != "cuda" or not gsplat_usable()):
         raise RuntimeError("backend 'gsplat' needs the Gaussians on a CUDA device and gsplat installed")
+    if backend == "cpp":
+        if device.type != "cpu":
+            raise RuntimeError(f"backend 'cpp' runs on CPU only, but the Gaussians are on {device}")
+        from .cpu_kernel import cpp_available
+
+        if not cpp_available():
+            raise RuntimeError("backend 'cpp' needs the C++ CPU rasteriser, which did not build here")
     return backend
 
 
@@ -126,7 +136,7 @@ def render(
         width, height: Image size in pixels.
         sh_degree: SH degree to use (default: all the cloud has); lower during a stepwise schedule.
         backgrounds: [C, 3] or [3] background RGB (default black).
-        backend: "auto", "gsplat", "torch" or "dense" (see the module docstring).
+        backend: "auto", "gsplat", "torch", "dense" or "cpp" (see the module docstring).
         config: Rasterisation constants (gsplat's defaults).
 
     Returns:
@@ -159,7 +169,9 @@ def render(
     rgb = torch.clamp_min(eval_sh(degree, dirs, cloud.sh[None].expand(C, -1, -1, -1)) + 0.5, 0.0)
     feats = torch.cat([rgb, proj.depths[..., None]], dim=-1)  # depth rides along as a 4th channel
     bg = None if backgrounds is None else torch.cat([backgrounds, backgrounds.new_zeros(C, 1)], dim=-1)
-    raster = rasterize_tiled if which == "torch" else rasterize_dense
+    raster = {"torch": rasterize_tiled, "dense": rasterize_dense}.get(which)
+    if raster is None:  # "cpp": imported here so that other backends never touch the compiler
+        from .cpu_kernel import rasterize_cpp as raster
     img, alphas = raster(
         proj.means2d,
         proj.conics,
