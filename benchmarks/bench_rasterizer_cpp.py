@@ -3,11 +3,12 @@
 Times forward and backward of the rasteriser alone (projection and SH done once beforehand, outside the
 timing) on an object-like scene: Gaussians near a unit sphere seen from cameras on a spiral at radius 3
 (40° FOV), the setting of ``benchmarks/bench_rasterizer.py``. Prints a Markdown table, with the largest
-colour difference between the two backends as a check. Not a test.
+colour difference between the two backends as a check; the C++ kernel is also timed on ``--threads2``
+threads (fwd + bwd, default 2) for its OpenMP scaling. Not a test.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_rasterizer_cpp.py    # 5k Gaussians, 8 views, 64² and 256²
+    OMP_NUM_THREADS=1 python benchmarks/bench_rasterizer_cpp.py    # 5k Gaussians, 8 views, 64², 128², 256²
     OMP_NUM_THREADS=1 python benchmarks/bench_rasterizer_cpp.py --sizes 32 --gaussians 500  # smoke run
 """
 
@@ -32,9 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--gaussians", type=int, default=5000, help="number of Gaussians")
     p.add_argument("--views", type=int, default=8, help="cameras rendered per step")
-    p.add_argument("--sizes", default="64,256", help="comma-separated square image sizes in pixels")
+    p.add_argument("--sizes", default="64,128,256", help="comma-separated square image sizes in pixels")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per backend (median)")
     p.add_argument("--threads", type=int, default=1, help="torch / OpenMP threads")
+    p.add_argument("--threads2", type=int, default=2, help="threads of the extra C++ column (0: none)")
     p.add_argument("--seed", type=int, default=0, help="scene seed")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -95,15 +97,24 @@ def main(argv: list[str] | None = None) -> None:
     threads = torch.get_num_threads()
     print(f"{args.gaussians} Gaussians, {args.views} views, {threads} thread(s), torch {torch.__version__}")
     print()
-    print("| image | torch fwd (s) | torch bwd (s) | cpp fwd (s) | cpp bwd (s) | speed-up | max abs diff |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    t2 = args.threads2
+    extra = f" cpp fwd+bwd, {t2} threads (s) | speed-up, {t2} threads |" if t2 else ""
+    head = "| image | torch fwd (s) | torch bwd (s) | cpp fwd (s) | cpp bwd (s) | speed-up | max abs diff |"
+    print(head + extra)
+    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if t2 else ""))
     for size in args.sizes:
         scene = projected_scene(args.gaussians, args.views, size, args.seed)
         tf, tb, img_t = time_backend(rasterize_tiled, scene, args.repeats)
         cf, cb, img_c = time_backend(rasterize_cpp, scene, args.repeats)
         diff = (img_t[..., :3] - img_c[..., :3]).abs().max().item()
         speedup = (tf + tb) / (cf + cb)
-        print(f"| {size}² | {tf:.3f} | {tb:.3f} | {cf:.4f} | {cb:.4f} | {speedup:.1f}× | {diff:.1e} |")
+        row = f"| {size}² | {tf:.3f} | {tb:.3f} | {cf:.4f} | {cb:.4f} | {speedup:.1f}× | {diff:.1e} |"
+        if t2:
+            torch.set_num_threads(t2)
+            cf2, cb2, _ = time_backend(rasterize_cpp, scene, args.repeats)
+            torch.set_num_threads(threads)
+            row += f" {cf2 + cb2:.4f} | {(tf + tb) / (cf2 + cb2):.1f}× |"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 //
 // Layout: Gaussians are binned into `bin` x `bin` pixel tiles (camera-major, depth-sorted lists in CSR
 // form). Each tile is one OpenMP task; inside it the loop is Gaussian-outer, pixel-inner, and a Gaussian is
-// only evaluated on the pixels of its screen box. The box is rounded out to the torch backend's tile grid
-// (`gran`), so the set of (Gaussian, pixel) pairs considered is exactly the torch backend's, whatever `bin`.
+// only evaluated on the pixels of its screen box, kLanes pixels of a row at a time in SIMD-friendly loops
+// over per-tile structure-of-arrays pixel state (masks and selects, no per-pair branches). The box is
+// rounded out to the torch backend's tile grid (`gran`), so the set of (Gaussian, pixel) pairs considered is
+// exactly the torch backend's, whatever `bin`. A tile stops once all its pixels have run out of
+// transmittance; the backward starts each tile at its pixels' largest last composited rank.
 //
 // Determinism: the backward writes one partial gradient per list entry (a Gaussian appears at most once per
 // tile, so tiles never share an entry), then reduces the entries into per-Gaussian gradients serially in
@@ -17,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -113,22 +117,6 @@ Bins bin_gaussians(const at::Tensor& means2d, const at::Tensor& radii, const at:
   return {boxes, offsets, ids};
 }
 
-// One Gaussian's exponent at a pixel centre; the operation order is the torch backend's, and the build
-// uses -ffp-contract=off so the forward and the backward compute the very same float.
-template <typename T>
-inline T sigma_at(T dx, T dy, const T* con) {
-  return T(0.5) * (con[0] * dx * dx + con[2] * dy * dy) + con[1] * dx * dy;
-}
-
-// Beyond this exponent op * exp(-sigma) is surely below alpha_min, so the pair can be skipped without the
-// exp; the 1e-3 margin dwarfs exp's rounding, so no pair the exact test keeps is skipped.
-template <typename T>
-inline T sigma_cutoff(T op, double alpha_min) {
-  constexpr T inf = std::numeric_limits<T>::infinity();
-  if (!(op > T(0))) return std::isnan(op) ? inf : -inf;  // NaN: take the exact path; <= 0: skip all
-  return static_cast<T>(std::log(static_cast<double>(op) / alpha_min) + 1e-3);
-}
-
 struct TileRect {
   int64_t x0, x1, y0, y1;
 };
@@ -138,18 +126,155 @@ inline TileRect tile_rect(int64_t t, const Params& p) {
   return {tx * p.bin, std::min((tx + 1) * p.bin, p.W), ty * p.bin, std::min((ty + 1) * p.bin, p.H)};
 }
 
+// Pixels are processed kLanes at a time along a row (a "chunk") in fixed-size loops, which the compiler
+// turns into SIMD code (8 floats: one AVX2 register). Lanes past the Gaussian's box are computed and masked.
+// Masks combine with `&`, not `&&`: a short-circuit would be control flow, which blocks vectorising.
+constexpr int kLanes = 8;
+
+// exp that vectorises, unlike std::exp: a branch-free Cody-Waite reduction x = n ln2 + r (|r| <= ln2 / 2)
+// and the degree-7 Taylor polynomial of exp(r) (truncation below 0.1 ulp), about 1 ulp from the correctly
+// rounded value, like torch's own vectorised exp. x is clamped to where 2^n is a normal float; NaN becomes
+// the lower bound (such lanes fail the sigma >= 0 test anyway). Only IEEE basic operations, so the scalar
+// and the vector code give bitwise the same value.
+inline float exp_lanes(float x) {
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
+  const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;  // round(x / ln2): adding 1.5 * 2^23
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;   // ln2 split so that n * 0.6933... is exact
+  // Estrin's scheme: a shorter dependency chain than Horner's, for the same accuracy here.
+  const float r2 = r * r, r4 = r2 * r2;
+  const float p01 = 1.0f + r, p23 = 0.5f + r * (1.0f / 6.0f);
+  const float p45 = 1.0f / 24.0f + r * (1.0f / 120.0f), p67 = 1.0f / 720.0f + r * (1.0f / 5040.0f);
+  const float p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// float64 (the tests' gradcheck) keeps the library exp; it is not the fast path.
+inline double exp_lanes(double x) { return std::exp(x); }
+
+template <typename T>
+struct Inputs {
+  const T *mean, *con, *opa, *col;
+  const int32_t* box;
+  int64_t D;
+};
+
+// One Gaussian as seen from one tile: its parameters and its pixel box clipped to the tile.
+template <typename T>
+struct Splat {
+  T mx, my, a, b, c, op;
+  const T* color;
+  int64_t x0, x1, y0, y1;
+};
+
+template <typename T>
+inline Splat<T> load_splat(const Inputs<T>& in, int64_t g, const TileRect& r) {
+  const int32_t* b = in.box + g * 4;
+  const T* cg = in.con + g * 3;
+  return {in.mean[g * 2], in.mean[g * 2 + 1], cg[0], cg[1], cg[2], in.opa[g], in.col + g * in.D,
+          std::max<int64_t>(b[0], r.x0), std::min<int64_t>(b[1], r.x1),
+          std::max<int64_t>(b[2], r.y0), std::min<int64_t>(b[3], r.y1)};
+}
+
+// A Gaussian at the kLanes pixels of a chunk.
+template <typename T>
+struct Chunk {
+  T dx[kLanes], gauss[kLanes], vis[kLanes], alpha[kLanes];
+  int32_t keep[kLanes];  // sigma >= 0 and alpha >= alpha_min (NaN fails both)
+};
+
+// The operation order is the torch backend's (sigma = 0.5 (a dx dx + c dy dy) + b dx dy at pixel centres,
+// with cyy = c dy dy), and the build uses -ffp-contract=off, so the forward and the backward compute bitwise
+// the same alpha and `keep` for a pair. px0 is the centre (x + 0.5) of the chunk's first pixel.
+template <typename T>
+inline void eval_chunk(const Splat<T>& s, T px0, T dy, T cyy, T amax, T amin, Chunk<T>& ch) {
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) {
+    const T dx = (px0 + static_cast<T>(l)) - s.mx;
+    const T sigma = T(0.5) * (s.a * dx * dx + cyy) + s.b * dx * dy;
+    const T gauss = exp_lanes(-sigma), vis = s.op * gauss;
+    const T alpha = std::min(vis, amax);  // keeps a NaN, which the tests below reject, like torch's clamp_max
+    ch.dx[l] = dx;
+    ch.gauss[l] = gauss;
+    ch.vis[l] = vis;
+    ch.alpha[l] = alpha;
+    ch.keep[l] = (sigma >= T(0)) & (alpha >= amin);
+  }
+}
+
+// Calls f(chunk, n, q, dy) for the runs of up to kLanes pixels of s's box in tile r, row by row: the first n
+// lanes are in the box, and q is the tile-local index (rows `stride` apart) of the first pixel.
+template <typename T, typename F>
+inline void for_each_chunk(const Splat<T>& s, const TileRect& r, int64_t stride, T amax, T amin, F&& f) {
+  Chunk<T> ch;
+  for (int64_t y = s.y0; y < s.y1; ++y) {
+    const T dy = (static_cast<T>(y) + T(0.5)) - s.my;
+    const T cyy = s.c * dy * dy;
+    for (int64_t x = s.x0; x < s.x1; x += kLanes) {
+      eval_chunk(s, static_cast<T>(x) + T(0.5), dy, cyy, amax, amin, ch);
+      f(ch, static_cast<int>(std::min<int64_t>(kLanes, s.x1 - x)), (y - r.y0) * stride + (x - r.x0), dy);
+    }
+  }
+}
+
+// Row stride of the per-tile pixel buffers: a chunk may start at the last pixel of a row and run kLanes - 1
+// pixels past it, into padding that no lane in a box ever touches.
+inline int64_t padded_stride(const Params& p) { return p.bin + kLanes - 1; }
+
+// Per-pixel compositing state of one tile (structure of arrays, rows padded_stride apart).
+template <typename T>
+struct FwdPixels {
+  std::vector<T> trans, acc;  // acc: D planes of `plane` values
+  std::vector<int32_t> last, done;
+  int64_t plane;
+  FwdPixels(int64_t plane, int64_t D) : trans(plane, T(1)), acc(plane * D, T(0)), last(plane, 0),
+                                        done(plane, 0), plane(plane) {}
+};
+
+// Composites one Gaussian (list rank `rank`, 1-based) into the first n lanes of the chunk at pixel q;
+// returns how many pixels it ended. Selects rather than branches, so that the loops vectorise.
+template <typename T>
+inline int composite_chunk(const Chunk<T>& ch, int n, int64_t q, const T* color, int64_t D, int32_t rank,
+                           T tmin, FwdPixels<T>& px) {
+  T* trans = px.trans.data() + q;
+  int32_t* last = px.last.data() + q;
+  int32_t* done = px.done.data() + q;
+  T w[kLanes];
+  int32_t use[kLanes];
+  int ended = 0;
+#pragma omp simd reduction(+ : ended)
+  for (int l = 0; l < kLanes; ++l) {
+    const int32_t ok = (l < n) & ch.keep[l] & (done[l] == 0);
+    const T next = trans[l] * (T(1) - ch.alpha[l]);
+    const int32_t stop = ok & (next <= tmin);  // the Gaussian would use the pixel up: it ends here, uncomposited
+    use[l] = ok & (stop == 0);
+    w[l] = ch.alpha[l] * trans[l];
+    done[l] |= stop;
+    ended += stop;
+    trans[l] = use[l] ? next : trans[l];
+    last[l] = use[l] ? rank : last[l];
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    T* acc = px.acc.data() + d * px.plane + q;
+    const T cd = color[d];
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) acc[l] = use[l] ? acc[l] + w[l] * cd : acc[l];
+  }
+  return ended;
+}
+
 template <typename T>
 void forward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
                     const at::Tensor& colors, const std::optional<at::Tensor>& backgrounds, const Bins& bins,
                     const Params& p, at::Tensor& out_color, at::Tensor& out_alpha, at::Tensor& final_t,
                     at::Tensor& last) {
-  const int64_t N = p.N, D = p.D, NT = p.n_tiles();
-  const T* mean = means2d.data_ptr<T>();
-  const T* con = conics.data_ptr<T>();
-  const T* opa = opacities.data_ptr<T>();
-  const T* col = colors.data_ptr<T>();
+  const int64_t N = p.N, D = p.D, NT = p.n_tiles(), S = padded_stride(p);
+  const Inputs<T> in{means2d.data_ptr<T>(), conics.data_ptr<T>(), opacities.data_ptr<T>(),
+                     colors.data_ptr<T>(), bins.boxes.data_ptr<int32_t>(), D};
   const T* bg = backgrounds ? backgrounds->data_ptr<T>() : nullptr;
-  const int32_t* box = bins.boxes.data_ptr<int32_t>();
   const int64_t* off = bins.offsets.data_ptr<int64_t>();
   const int32_t* ids = bins.ids.data_ptr<int32_t>();
   T* oc = out_color.data_ptr<T>();
@@ -163,70 +288,122 @@ void forward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const a
   for (int64_t ct = 0; ct < p.C * NT; ++ct) {
     const int64_t c = ct / NT;
     const TileRect r = tile_rect(ct % NT, p);
-    const int64_t tw = r.x1 - r.x0, P = tw * (r.y1 - r.y0);
-    std::vector<T> trans(P, T(1)), acc(P * D, T(0));
-    std::vector<int32_t> lst(P, 0);
-    std::vector<uint8_t> done(P, 0);
-    int64_t active = P;
+    FwdPixels<T> px(S * p.bin, D);
+    int64_t active = (r.x1 - r.x0) * (r.y1 - r.y0);  // pixels not yet ended: the tile is done at 0
     for (int64_t k = off[ct]; k < off[ct + 1] && active > 0; ++k) {
-      const int64_t g = c * N + ids[k];
-      const int32_t* b = box + g * 4;
-      const int64_t x0 = std::max<int64_t>(b[0], r.x0), x1 = std::min<int64_t>(b[1], r.x1);
-      const int64_t y0 = std::max<int64_t>(b[2], r.y0), y1 = std::min<int64_t>(b[3], r.y1);
-      const T mx = mean[g * 2], my = mean[g * 2 + 1], op = opa[g];
-      const T cut = sigma_cutoff(op, p.alpha_min);
-      const T* cg = con + g * 3;
-      const T* cc = col + g * D;
-      for (int64_t y = y0; y < y1; ++y) {
-        const T dy = (static_cast<T>(y) + T(0.5)) - my;
-        for (int64_t x = x0; x < x1; ++x) {
-          const int64_t q = (y - r.y0) * tw + (x - r.x0);
-          if (done[q]) continue;
-          const T dx = (static_cast<T>(x) + T(0.5)) - mx;
-          const T sigma = sigma_at(dx, dy, cg);
-          if (sigma > cut) continue;
-          // std::min(vis, amax) keeps a NaN, and the negated tests skip it, like torch's where/clamp_max.
-          const T alpha = std::min(op * std::exp(-sigma), amax);
-          if (!(sigma >= T(0)) || !(alpha >= amin)) continue;
-          const T next = trans[q] * (T(1) - alpha);
-          if (next <= tmin) {  // this Gaussian would use the pixel up: it ends here, not composited
-            done[q] = 1;
-            --active;
-            continue;
-          }
-          const T w = alpha * trans[q];
-          for (int64_t d = 0; d < D; ++d) acc[q * D + d] += w * cc[d];
-          trans[q] = next;
-          lst[q] = static_cast<int32_t>(k - off[ct] + 1);
-        }
-      }
+      const Splat<T> s = load_splat(in, c * N + ids[k], r);
+      const int32_t rank = static_cast<int32_t>(k - off[ct] + 1);
+      for_each_chunk(s, r, S, amax, amin, [&](const Chunk<T>& ch, int n, int64_t q, T) {
+        active -= composite_chunk(ch, n, q, s.color, D, rank, tmin, px);
+      });
     }
     for (int64_t y = r.y0; y < r.y1; ++y)
       for (int64_t x = r.x0; x < r.x1; ++x) {
-        const int64_t q = (y - r.y0) * tw + (x - r.x0), pix = (c * p.H + y) * p.W + x;
+        const int64_t q = (y - r.y0) * S + (x - r.x0), pix = (c * p.H + y) * p.W + x;
+        const T t = px.trans[q];
         for (int64_t d = 0; d < D; ++d)
-          oc[pix * D + d] = acc[q * D + d] + (bg ? bg[c * D + d] * trans[q] : T(0));
-        oa[pix] = T(1) - trans[q];
-        ft[pix] = trans[q];
-        ol[pix] = lst[q];
+          oc[pix * D + d] = px.acc[d * px.plane + q] + (bg ? bg[c * D + d] * t : T(0));
+        oa[pix] = T(1) - t;
+        ft[pix] = t;
+        ol[pix] = px.last[q];
       }
   }
 }
 
-// Per list entry: d/d(mean x, mean y, conic a, b, c, opacity, colour[0..D)). Back to front per pixel,
-// recovering each Gaussian's transmittance by dividing out its (1 - alpha), as 3DGS's backward does.
+// Per-pixel state of one tile in the backward (structure of arrays, rows padded_stride apart): the
+// transmittance (walked back up), the colour behind (sum of w c plus T_final * background, dotted with the
+// colour gradient), the constant alpha-output term, the colour gradient and the forward's last rank.
+template <typename T>
+struct BwdPixels {
+  std::vector<T> trans, behind, galpha, gout;  // gout: D planes of `plane` values
+  std::vector<int32_t> last;
+  int64_t plane;
+  BwdPixels(int64_t plane, int64_t D) : trans(plane, T(1)), behind(plane, T(0)), galpha(plane, T(0)),
+                                        gout(plane * D, T(0)), last(plane, 0), plane(plane) {}
+};
+
+// Adds one Gaussian's gradient terms at the first n lanes of the chunk at pixel q to the per-lane sums
+// grad[j * kLanes + l], j < 6 + D: d/d(mean x, mean y, conic a, b, c, opacity, colour[0..D)). The pixel is
+// walked back over the Gaussian, recovering the transmittance in front of it by dividing out (1 - alpha),
+// as 3DGS's backward does.
+template <typename T>
+inline void backprop_chunk(const Chunk<T>& ch, int n, int64_t q, T dy, const Splat<T>& s, int32_t i, T amax,
+                           int64_t D, BwdPixels<T>& px, T* grad) {
+  T* trans = px.trans.data() + q;
+  T* behind = px.behind.data() + q;
+  const T* galpha = px.galpha.data() + q;
+  const int32_t* last = px.last.data() + q;
+  T ra[kLanes], w[kLanes], dot[kLanes];
+  int32_t ok[kLanes];
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) {
+    ok[l] = (l < n) & ch.keep[l] & (i < last[l]);  // composited by the forward
+    ra[l] = T(1) / (T(1) - ch.alpha[l]);
+    trans[l] = ok[l] ? trans[l] * ra[l] : trans[l];  // now the transmittance in front of this Gaussian
+    w[l] = ch.alpha[l] * trans[l];
+    dot[l] = T(0);
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    const T* go = px.gout.data() + d * px.plane + q;
+    const T cd = s.color[d];
+    T* gc = grad + (6 + d) * kLanes;
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      dot[l] += go[l] * cd;
+      gc[l] += ok[l] ? w[l] * go[l] : T(0);
+    }
+  }
+#pragma omp simd
+  for (int l = 0; l < kLanes; ++l) {
+    // d(out)/d(alpha): own weight, minus everything behind scaled by 1 / (1 - alpha).
+    const T g_a = trans[l] * dot[l] - behind[l] * ra[l] + galpha[l] * ra[l];
+    behind[l] = ok[l] ? behind[l] + w[l] * dot[l] : behind[l];
+    const bool shape = ok[l] && !(ch.vis[l] > amax);  // clamped: no gradient to opacity or shape
+    const T g_sigma = -g_a * ch.vis[l], dx = ch.dx[l];
+    grad[0 * kLanes + l] += shape ? g_sigma * -(s.a * dx + s.b * dy) : T(0);
+    grad[1 * kLanes + l] += shape ? g_sigma * -(s.b * dx + s.c * dy) : T(0);
+    grad[2 * kLanes + l] += shape ? g_sigma * T(0.5) * dx * dx : T(0);
+    grad[3 * kLanes + l] += shape ? g_sigma * dx * dy : T(0);
+    grad[4 * kLanes + l] += shape ? g_sigma * T(0.5) * dy * dy : T(0);
+    grad[5 * kLanes + l] += shape ? g_a * ch.gauss[l] : T(0);
+  }
+}
+
+// Loads a tile's backward state from the forward's outputs and the incoming gradients; returns the largest
+// last rank, the number of list entries the walk back has to visit.
+template <typename T>
+int32_t load_backward_state(const TileRect& r, int64_t c, const Params& p, const T* ft, const int32_t* ol,
+                            const T* gc, const T* ga, const T* bg, BwdPixels<T>& px) {
+  const int64_t D = p.D, S = padded_stride(p);
+  int32_t max_last = 0;
+  for (int64_t y = r.y0; y < r.y1; ++y)
+    for (int64_t x = r.x0; x < r.x1; ++x) {
+      const int64_t q = (y - r.y0) * S + (x - r.x0), pix = (c * p.H + y) * p.W + x;
+      px.trans[q] = ft[pix];
+      px.last[q] = ol[pix];
+      max_last = std::max(max_last, ol[pix]);
+      T b = T(0);
+      for (int64_t d = 0; d < D; ++d) {
+        px.gout[d * px.plane + q] = gc[pix * D + d];
+        if (bg) b += gc[pix * D + d] * bg[c * D + d] * ft[pix];
+      }
+      px.behind[q] = b;
+      px.galpha[q] = ga[pix] * ft[pix];
+    }
+  return max_last;
+}
+
+// Writes one partial gradient row per list entry (every entry, zeros for those no pixel reached), back to
+// front per pixel from the forward's last composited Gaussian.
 template <typename T>
 void backward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
                      const at::Tensor& colors, const std::optional<at::Tensor>& backgrounds, const Bins& bins,
                      const at::Tensor& final_t, const at::Tensor& last, const at::Tensor& g_color,
                      const at::Tensor& g_alpha, const Params& p, at::Tensor& partial) {
-  const int64_t N = p.N, D = p.D, NT = p.n_tiles(), K = 6 + D;
-  const T* mean = means2d.data_ptr<T>();
-  const T* con = conics.data_ptr<T>();
-  const T* opa = opacities.data_ptr<T>();
-  const T* col = colors.data_ptr<T>();
+  const int64_t N = p.N, D = p.D, NT = p.n_tiles(), K = 6 + D, S = padded_stride(p);
+  const Inputs<T> in{means2d.data_ptr<T>(), conics.data_ptr<T>(), opacities.data_ptr<T>(),
+                     colors.data_ptr<T>(), bins.boxes.data_ptr<int32_t>(), D};
   const T* bg = backgrounds ? backgrounds->data_ptr<T>() : nullptr;
-  const int32_t* box = bins.boxes.data_ptr<int32_t>();
   const int64_t* off = bins.offsets.data_ptr<int64_t>();
   const int32_t* ids = bins.ids.data_ptr<int32_t>();
   const T* ft = final_t.data_ptr<T>();
@@ -240,68 +417,21 @@ void backward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const 
   for (int64_t ct = 0; ct < p.C * NT; ++ct) {
     const int64_t c = ct / NT;
     const TileRect r = tile_rect(ct % NT, p);
-    const int64_t tw = r.x1 - r.x0, P = tw * (r.y1 - r.y0);
-    // Per pixel: transmittance (walked back up), colour behind (sum of w c plus T_final * background,
-    // dotted with the colour gradient), and the constant alpha-output term.
-    std::vector<T> trans(P), behind(P), gout(P * D), galpha(P);
-    std::vector<int32_t> lst(P);
-    int32_t max_last = 0;
-    for (int64_t y = r.y0; y < r.y1; ++y)
-      for (int64_t x = r.x0; x < r.x1; ++x) {
-        const int64_t q = (y - r.y0) * tw + (x - r.x0), pix = (c * p.H + y) * p.W + x;
-        trans[q] = ft[pix];
-        lst[q] = ol[pix];
-        max_last = std::max(max_last, lst[q]);
-        T b = T(0);
-        for (int64_t d = 0; d < D; ++d) {
-          gout[q * D + d] = gc[pix * D + d];
-          if (bg) b += gc[pix * D + d] * bg[c * D + d] * ft[pix];
-        }
-        behind[q] = b;
-        galpha[q] = ga[pix] * ft[pix];
-      }
-    for (int64_t i = max_last - 1; i >= 0; --i) {
-      const int64_t k = off[ct] + i, g = c * N + ids[k];
-      const int32_t* b = box + g * 4;
-      const int64_t x0 = std::max<int64_t>(b[0], r.x0), x1 = std::min<int64_t>(b[1], r.x1);
-      const int64_t y0 = std::max<int64_t>(b[2], r.y0), y1 = std::min<int64_t>(b[3], r.y1);
-      const T mx = mean[g * 2], my = mean[g * 2 + 1], op = opa[g];
-      const T cut = sigma_cutoff(op, p.alpha_min);
-      const T* cg = con + g * 3;
-      const T* cc = col + g * D;
-      T* out = part + k * K;
-      for (int64_t y = y0; y < y1; ++y) {
-        const T dy = (static_cast<T>(y) + T(0.5)) - my;
-        for (int64_t x = x0; x < x1; ++x) {
-          const int64_t q = (y - r.y0) * tw + (x - r.x0);
-          if (i >= lst[q]) continue;
-          const T dx = (static_cast<T>(x) + T(0.5)) - mx;
-          const T sigma = sigma_at(dx, dy, cg);
-          if (sigma > cut) continue;
-          const T gauss = std::exp(-sigma), vis = op * gauss;
-          const T alpha = std::min(vis, amax);
-          if (!(sigma >= T(0)) || !(alpha >= amin)) continue;
-          const T ra = T(1) / (T(1) - alpha);
-          trans[q] *= ra;  // now the transmittance in front of this Gaussian
-          const T w = alpha * trans[q];
-          const T* go = gout.data() + q * D;
-          T dot_c = T(0);
-          for (int64_t d = 0; d < D; ++d) {
-            out[6 + d] += w * go[d];
-            dot_c += go[d] * cc[d];
-          }
-          // d(out)/d(alpha): own weight, minus everything behind scaled by 1 / (1 - alpha).
-          const T g_a = trans[q] * dot_c - behind[q] * ra + galpha[q] * ra;
-          behind[q] += w * dot_c;
-          if (vis > amax) continue;  // clamped: no gradient to opacity or shape (torch's clamp_max)
-          const T g_sigma = -g_a * vis;
-          out[0] += g_sigma * -(cg[0] * dx + cg[1] * dy);
-          out[1] += g_sigma * -(cg[1] * dx + cg[2] * dy);
-          out[2] += g_sigma * T(0.5) * dx * dx;
-          out[3] += g_sigma * dx * dy;
-          out[4] += g_sigma * T(0.5) * dy * dy;
-          out[5] += g_a * gauss;
-        }
+    BwdPixels<T> px(S * p.bin, D);
+    const int32_t max_last = load_backward_state(r, c, p, ft, ol, gc, ga, bg, px);
+    std::fill(part + (off[ct] + max_last) * K, part + off[ct + 1] * K, T(0));
+    std::vector<T> grad(K * kLanes);
+    for (int32_t i = max_last - 1; i >= 0; --i) {
+      const int64_t k = off[ct] + i;
+      const Splat<T> s = load_splat(in, c * N + ids[k], r);
+      std::fill(grad.begin(), grad.end(), T(0));
+      for_each_chunk(s, r, S, amax, amin, [&](const Chunk<T>& ch, int n, int64_t q, T dy) {
+        backprop_chunk(ch, n, q, dy, s, i, amax, D, px, grad.data());
+      });
+      for (int64_t j = 0; j < K; ++j) {  // lanes summed in a fixed order: deterministic
+        T sum = T(0);
+        for (int l = 0; l < kLanes; ++l) sum += grad[j * kLanes + l];
+        part[k * K + j] = sum;
       }
     }
   }
@@ -412,7 +542,7 @@ std::vector<at::Tensor> backward(const at::Tensor& means2d, const at::Tensor& co
   const Params p = make_params(colors, width, height, gran, bin, alpha_max, alpha_min, transmittance_min);
   const int64_t K = 6 + p.D, M = ids.size(0);
   const auto opts = colors.options();
-  at::Tensor partial = at::zeros({M, K}, opts);
+  at::Tensor partial = at::empty({M, K}, opts);  // the backward writes every row
   at::Tensor d_mean = at::zeros({p.C, p.N, 2}, opts), d_con = at::zeros({p.C, p.N, 3}, opts);
   at::Tensor d_op = at::zeros({p.C, p.N}, opts), d_col = at::zeros({p.C, p.N, p.D}, opts);
   at::Tensor d_bg = at::zeros({p.C, p.D}, opts);
