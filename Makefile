@@ -52,13 +52,15 @@ $(ROS_STAMP): $(STAMP) $(ROS_INPUTS)
 	rm -f $(VENV)/.ros-*.stamp
 	touch $@
 
-setup: $(STAMP) $(ROS_STAMP) ## the venv (.venv): pinned dependencies, gs_perception (editable), ROS 2 (ROS=kilted|jazzy|distro|none)
+setup: $(STAMP) $(ROS_STAMP) ## the venv (.venv): pinned dependencies, gs_perception (editable), ROS 2 (ROS=kilted|jazzy|distro|none), the C++ CPU rasteriser
+	$(PY) -m gs_perception.core.cpu_kernel
 
 test: setup ## run the test suite (CPU; live ROS node tests included; gpu tests skip without CUDA); args via PYTEST_ARGS
 	GS_PERCEPTION_REQUIRE_ROS=$(REQUIRE_ROS) $(PY) -m pytest $(PYTEST_ARGS)
 
 BUNDLE ?=
 demo: $(STAMP) ## end to end on CPU without ROS: sim bag → replay → picture, in runs/demo (BUNDLE=… for classes)
+	$(PY) -m gs_perception.core.cpu_kernel
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli demo --out runs/demo $(if $(BUNDLE),--bundle $(BUNDLE))
 
 dataset: $(STAMP) ## shapes10 CPU dataset (100 objects, ~30 min on 2 cores; rerun resumes) in datasets/shapes10_cpu

@@ -16,6 +16,7 @@ from gs_perception.cli import build_parser, main
 from gs_perception.config import dataclass_from_args, flatten_fields
 from gs_perception.core.fit import FitConfig
 from gs_perception.core.ply import read_ply
+from gs_perception.core.render import RenderConfig
 from gs_perception.core.runtime import thread_setting
 from gs_perception.data.views import ViewRenderConfig
 
@@ -46,7 +47,11 @@ def test_render_views_then_fit_writes_ply_and_metrics(tmp_path, capsys):
     out = tmp_path / "mug.ply"
     assert main(["fit", str(views), "--out", str(out), "--config", str(yaml_file), "--device", "cpu"]) == 0
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
-    assert metrics["config"]["steps"] == 30 and metrics["init"] == "points" and metrics["backend"] == "torch"
+    assert (
+        metrics["config"]["steps"] == 30
+        and metrics["init"] == "points"
+        and metrics["backend"] == RenderConfig().resolve("cpu")
+    )
     assert metrics["num_gaussians"] == read_ply(out).num
     assert metrics["psnr_test"] > 10.0
     assert "held-out PSNR" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""One entry point for rendering a :class:`GaussianCloud`: gsplat on CUDA, our torch rasteriser elsewhere.
+"""One entry point for rendering a :class:`GaussianCloud`: gsplat on CUDA, our C++ kernel on CPU.
 
 Backends (``backend=``):
 
@@ -6,9 +6,10 @@ Backends (``backend=``):
   GPU, because importing its CUDA backend there starts a JIT compile that fails after minutes).
 - ``"torch"``: :func:`~gs_perception.core.rasterize.rasterize_tiled`, CPU or GPU, differentiable.
 - ``"dense"``: :func:`~gs_perception.core.rasterize_reference.rasterize_dense`, the slow oracle.
-- ``"cpp"``: :func:`~gs_perception.core.cpu_kernel.rasterize_cpp`, a fused C++ kernel (CPU only, opt-in,
-  compiled on first use; same pixels as ``"torch"``).
-- ``"auto"``: gsplat when the cloud is on a CUDA device and gsplat imports, else torch.
+- ``"cpp"``: :func:`~gs_perception.core.cpu_kernel.rasterize_cpp`, a fused C++ kernel (CPU only; compiled by
+  ``make setup`` or on first use, cached; the same pixels as ``"torch"``, 13–40× faster on one thread).
+- ``"auto"``: gsplat when the cloud is on a CUDA device and gsplat imports; on CPU the C++ kernel where it
+  builds (else the torch backend, after one warning); torch on any other device.
 
 All backends take world→camera ``viewmats`` (OpenCV axes) and return the same :class:`RenderOutput`,
 so the fitter and the densification strategy do not care which one ran.
@@ -39,8 +40,8 @@ class RenderConfig:
     evaluation all follow (each command and node has one of these; nothing else picks a backend)."""
 
     backend: Literal["auto", "gsplat", "torch", "cpp"] = "auto"
-    """'auto' (gsplat on CUDA, else our tiled torch rasteriser), 'gsplat' (CUDA only), 'torch' or 'cpp'
-    (the fused C++ CPU kernel, CPU only)."""
+    """'auto' (gsplat on CUDA, the C++ kernel on CPU where it builds, else the torch rasteriser), 'gsplat'
+    (CUDA only), 'torch' or 'cpp' (CPU only)."""
 
     def __post_init__(self):
         check_choices(self)
@@ -103,7 +104,13 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown render backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
-        return "gsplat" if device.type == "cuda" and gsplat_usable() else "torch"
+        if device.type == "cuda" and gsplat_usable():
+            return "gsplat"
+        if device.type == "cpu":
+            from .cpu_kernel import cpp_available
+
+            return "cpp" if cpp_available() else "torch"
+        return "torch"
     if backend == "gsplat" and (device.type != "cuda" or not gsplat_usable()):
         raise RuntimeError("backend 'gsplat' needs the Gaussians on a CUDA device and gsplat installed")
     if backend == "cpp":

@@ -257,7 +257,7 @@ def test_render_cpp_equals_render_torch():
 
 def test_backend_choice():
     assert RenderConfig(backend="cpp").resolve("cpu") == "cpp"
-    assert resolve_backend("auto", torch.device("cpu")) == "torch"  # cpp stays opt-in
+    assert resolve_backend("auto", torch.device("cpu")) == "cpp"  # the CPU default where it builds
     with pytest.raises(RuntimeError, match="CPU only"):
         resolve_backend("cpp", torch.device("cuda"))
     with pytest.raises(ValueError, match="CPU tensors"):
@@ -266,3 +266,12 @@ def test_backend_choice():
             scene.means2d.to("meta"), scene.conics, scene.opacities, scene.colors,
             scene.radii, scene.depths, scene.width, scene.height,
         )  # fmt: skip
+
+
+def test_without_a_working_compiler_auto_falls_back_to_the_torch_backend(monkeypatch):
+    import gs_perception.core.cpu_kernel as kernel
+
+    monkeypatch.setattr(kernel, "_extension", lambda: None)  # as when the build failed (it warned once)
+    assert resolve_backend("auto", torch.device("cpu")) == "torch"
+    with pytest.raises(RuntimeError, match="did not build"):
+        resolve_backend("cpp", torch.device("cpu"))

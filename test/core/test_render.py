@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from gs_perception.core.cameras import Intrinsics, look_at, viewmat_from_pose
+from gs_perception.core.cpu_kernel import cpp_available
 from gs_perception.core.gaussians import GaussianCloud, num_sh_bases, rgb_to_sh
 from gs_perception.core.projection import covariance_3d, project_gaussians
 from gs_perception.core.rasterize import RasterConfig
@@ -379,7 +380,7 @@ def test_render_output_shapes_and_backend_name():
     viewmats, Ks = cameras(W, H, eyes=EYES[:2])
     cloud = random_scene(viewmats, n=30, degree=2)
     out = render(cloud, viewmats, Ks, W, H, backend="auto")
-    assert out.backend == "torch"
+    assert out.backend == ("cpp" if cpp_available() else "torch")  # on CPU: the C++ kernel where it builds
     assert out.colors.shape == (2, H, W, 3)
     assert out.alphas.shape == out.depths.shape == (2, H, W, 1)
     assert out.means2d.shape == (2, cloud.num, 2)
@@ -430,7 +431,7 @@ def test_strategy_info_feeds_gsplat_default_strategy():
 
 def test_resolve_backend_on_cpu():
     cpu = torch.device("cpu")
-    assert resolve_backend("auto", cpu) == "torch"
+    assert resolve_backend("auto", cpu) == ("cpp" if cpp_available() else "torch")
     assert resolve_backend("torch", cpu) == "torch" and resolve_backend("dense", cpu) == "dense"
     with pytest.raises(RuntimeError, match="gsplat"):
         resolve_backend("gsplat", cpu)
