@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import platform
 import sys
@@ -54,7 +55,15 @@ def _build_root() -> Path:
 
 
 def _load(native: bool) -> ModuleType:
-    from torch.utils.cpp_extension import load
+    # Importing cpp_extension logs "No CUDA runtime is found, using CUDA_HOME=…" on every CPU machine; it
+    # concerns CUDA builds, which this one is not.
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load
+    finally:
+        logger.setLevel(level)
 
     flavour = "native" if native else "generic"
     build = _build_root() / flavour
