@@ -52,15 +52,20 @@ $(ROS_STAMP): $(STAMP) $(ROS_INPUTS)
 	rm -f $(VENV)/.ros-*.stamp
 	touch $@
 
-setup: $(STAMP) $(ROS_STAMP) ## the venv (.venv): pinned dependencies, gs_perception (editable), ROS 2 (ROS=kilted|jazzy|distro|none), the C++ CPU rasteriser
+# The C++ CPU rasteriser, compiled into ~/.cache/gs_perception (core/cpu_kernel); again when its source changes.
+# Without this step the first render compiles it (~25 s); without a compiler the torch rasteriser is used.
+KERNEL_STAMP = $(VENV)/.cpu_kernel.stamp
+$(KERNEL_STAMP): $(STAMP) gs_perception/core/cpu_kernel/rasterize.cpp gs_perception/core/cpu_kernel/__init__.py
 	$(PY) -m gs_perception.core.cpu_kernel
+	touch $@
+
+setup: $(STAMP) $(ROS_STAMP) $(KERNEL_STAMP) ## the venv (.venv): pinned dependencies, gs_perception (editable), ROS 2 (ROS=kilted|jazzy|distro|none), the C++ CPU rasteriser
 
 test: setup ## run the test suite (CPU; live ROS node tests included; gpu tests skip without CUDA); args via PYTEST_ARGS
 	GS_PERCEPTION_REQUIRE_ROS=$(REQUIRE_ROS) $(PY) -m pytest $(PYTEST_ARGS)
 
 BUNDLE ?=
-demo: $(STAMP) ## end to end on CPU without ROS: sim bag → replay → picture, in runs/demo (BUNDLE=… for classes)
-	$(PY) -m gs_perception.core.cpu_kernel
+demo: $(STAMP) $(KERNEL_STAMP) ## end to end on CPU without ROS: sim bag → replay → picture, in runs/demo (BUNDLE=… for classes)
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli demo --out runs/demo $(if $(BUNDLE),--bundle $(BUNDLE))
 
 dataset: $(STAMP) ## shapes10 CPU dataset (100 objects, ~30 min on 2 cores; rerun resumes) in datasets/shapes10_cpu
