@@ -90,7 +90,7 @@ ssl: $(STAMP) ## SSL on datasets/shapes10_cpu_fixed, one run per seed in paralle
 # fresh clone. The documented recipe (SSL_FLAGS) at 120 epochs, seed 0, then its image probe; int8 weights.
 DEMO_RUN = runs/demo_bundle
 DEMO_BUNDLE = gs_perception/assets/demo_bundle.pt
-demo-bundle: dataset-fixed ## rebuild $(DEMO_BUNDLE) (~45 min on 2 cores after the dataset; rerun resumes)
+demo-bundle: dataset-fixed ## rebuild gs_perception/assets/demo_bundle.pt (~40 min on 2 cores with the dataset; resumes)
 	OMP_NUM_THREADS=1 $(PY) -m gs_perception.cli train-ssl --quiet --dataset datasets/shapes10_cpu_fixed \
 		--out $(DEMO_RUN)/ssl --seed 0 $(SSL_FLAGS) --epochs 120 --resume
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli evaluate --config config/eval_demo_bundle.yaml \
@@ -98,7 +98,7 @@ demo-bundle: dataset-fixed ## rebuild $(DEMO_BUNDLE) (~45 min on 2 cores after t
 	$(PY) -m gs_perception.cli pack-bundle $(DEMO_RUN)/eval/bundle.pt --out $(DEMO_BUNDLE)
 
 bench: $(STAMP) ## rasteriser, fitting and dataset benchmarks (print figures; not tests; ~35 min on 2 cores)
-	$(PY) benchmarks/bench_rasterizer.py && $(PY) benchmarks/bench_fit.py && \
+	$(PY) benchmarks/bench_rasterizer.py && $(PY) benchmarks/bench_rasterizer_cpp.py && $(PY) benchmarks/bench_fit.py && \
 		$(PY) benchmarks/bench_dataset.py --fresh --out runs/bench_dataset
 
 lint: $(STAMP) ## ruff lint + format check
