@@ -37,7 +37,8 @@ class ProbeFigure:
 
 @dataclass
 class MemoryFigures:
-    """The 100 %-label image probe on views it was not trained on (the study's memory-based vision)."""
+    """Image probes on views they were not trained on (the study's memory-based vision), each trained (all
+    labels) on pools of as many real training views as the test pool has."""
 
     train_poses: float
     """Views rendered from the Gaussians at the training poses (the study's 64*)."""
