@@ -172,6 +172,34 @@ def spiral_poses(
     return look_at((tgt + radius * offset).float(), tgt.float().expand(n_views, 3))
 
 
+@dataclass
+class AxesSystem:
+    """The normal equations ``A p = b`` of the point closest to N optical axes (least squares), float64.
+
+    Minimising Σᵢ ‖(I − dᵢdᵢᵀ)(p − cᵢ)‖² over p, with cᵢ the camera centres and dᵢ their unit +z axes
+    (OpenCV). Shared by the fit's scene frame and the memory's insertion depth without depth images.
+
+    Attributes:
+        A: [3, 3] Σᵢ (I − dᵢdᵢᵀ).
+        b: [3] Σᵢ (I − dᵢdᵢᵀ) cᵢ.
+        centres: [N, 3] the cᵢ.
+        axes: [N, 3] the dᵢ.
+    """
+
+    A: Tensor
+    b: Tensor
+    centres: Tensor
+    axes: Tensor
+
+
+def optical_axes_system(T_world_cam: Tensor) -> AxesSystem:
+    """:class:`AxesSystem` of cameras ``T_world_cam`` [N, 4, 4] (camera→world, OpenCV axes), on the CPU."""
+    T = T_world_cam.detach().to("cpu", torch.float64)
+    centres, axes = T[:, :3, 3], torch.nn.functional.normalize(T[:, :3, 2], dim=-1)
+    projectors = torch.eye(3, dtype=torch.float64) - axes[:, :, None] * axes[:, None, :]  # [N, 3, 3]
+    return AxesSystem(projectors.sum(0), (projectors @ centres[:, :, None]).sum(0)[:, 0], centres, axes)
+
+
 def project_points(points: Tensor, T_world_cam: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
     """Project world points into a camera.
 

@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .cameras import backproject_depth, viewmat_from_pose
+from .cameras import backproject_depth, optical_axes_system, viewmat_from_pose
 from .choices import check_choices
 from .gaussians import GaussianCloud
 from .metrics import psnr, ssim
@@ -176,15 +176,12 @@ def scene_frame(T_world_cam: Tensor) -> tuple[Tensor, float]:
     Returns:
         (centre [3] float32, radius in the poses' units).
     """
-    eyes, axes = T_world_cam[:, :3, 3].double(), T_world_cam[:, :3, 2].double()
-    axes = torch.nn.functional.normalize(axes, dim=-1)
-    proj = torch.eye(3, dtype=torch.float64) - axes[:, :, None] * axes[:, None, :]  # [N, 3, 3]
-    reg = 1e-3 * len(eyes)
-    A = proj.sum(0) + reg * torch.eye(3, dtype=torch.float64)
-    b = (proj @ eyes[:, :, None]).sum(0)[:, 0] + reg * eyes.mean(0)
-    centre = torch.linalg.solve(A, b)
+    system = optical_axes_system(T_world_cam)
+    eyes, reg = system.centres, 1e-3 * len(system.centres)
+    A = system.A + reg * torch.eye(3, dtype=torch.float64)
+    centre = torch.linalg.solve(A, system.b + reg * eyes.mean(0))
     radius = float((eyes - centre).norm(dim=-1).max().clamp_min(1e-6))
-    return centre.float(), radius
+    return centre.float().to(T_world_cam.device), radius
 
 
 def colours_from_views(points: Tensor, views: FitViews, max_views: int = 16) -> Tensor:

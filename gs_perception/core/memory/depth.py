@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from ..cameras import optical_axes_system
+
 if TYPE_CHECKING:
     from .config import MemoryConfig
     from .keyframes import Keyframe
@@ -70,16 +72,14 @@ def axes_convergence(T_world_cam: Tensor, min_spread_deg: float = 10.0) -> Tenso
         [3] float64 point in the world frame, or None when there are fewer than two cameras, the axes are
         too parallel, or the point is not in front of every camera (e.g. a camera turning in place).
     """
-    T = T_world_cam.detach().to("cpu", torch.float64)
-    if T.shape[0] < 2:
+    if T_world_cam.shape[0] < 2:
         return None
-    centres, axes = T[:, :3, 3], torch.nn.functional.normalize(T[:, :3, 2], dim=1)
-    projectors = torch.eye(3, dtype=T.dtype) - axes[:, :, None] * axes[:, None, :]  # [N, 3, 3]
-    A = projectors.sum(0)
+    system = optical_axes_system(T_world_cam)
+    A, centres, axes, n = system.A, system.centres, system.axes, T_world_cam.shape[0]
     # Two axes at angle θ give A's smallest eigenvalue 1 − cos θ; the mean over N axes keeps that scale.
-    if float(torch.linalg.eigvalsh(A)[0]) / T.shape[0] < (1 - math.cos(math.radians(min_spread_deg))) / 2:
+    if float(torch.linalg.eigvalsh(A)[0]) / n < (1 - math.cos(math.radians(min_spread_deg))) / 2:
         return None
-    point = torch.linalg.solve(A, (projectors @ centres[:, :, None]).sum(0))[:, 0]
+    point = torch.linalg.solve(A, system.b)
     depths = ((point - centres) * axes).sum(1)
     # In front of every camera, and not at the cameras themselves (turning in place converges there).
     spread = float((centres - centres.mean(0)).norm(dim=1).max())
