@@ -67,8 +67,7 @@ def _replay_config(args: argparse.Namespace, base=None):
     from .ros.replay import ReplayConfig
 
     base = _yaml(ReplayConfig, args, "replay") if base is None else base
-    config = dataclass_from_args(ReplayConfig, args, "", base)
-    return config
+    return dataclass_from_args(ReplayConfig, args, "", base)
 
 
 def _with_bundle(config, bundle: Path):
