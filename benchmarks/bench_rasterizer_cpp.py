@@ -4,7 +4,10 @@ Times forward and backward of the rasteriser alone (projection and SH done once 
 timing) on an object-like scene: Gaussians near a unit sphere seen from cameras on a spiral at radius 3
 (40° FOV), the setting of ``benchmarks/bench_rasterizer.py``. Prints a Markdown table, with the largest
 colour difference between the two backends as a check; the C++ kernel is also timed on ``--threads2``
-threads (fwd + bwd, default 2) for its OpenMP scaling. Not a test.
+threads (fwd + bwd, default 2) for its OpenMP scaling, and without footprint culling (whole screen boxes,
+the kernel's slow twin). Then the distance from the compute bound: the pairs that contribute (counted
+exactly) times the kernel's floating-point operations per pair, at this core's measured float32 matmul
+rate, against the C++ kernel's time. Not a test.
 
 Usage::
 
@@ -15,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import time
@@ -26,7 +30,7 @@ from torch import Tensor
 from gs_perception.core.cameras import Intrinsics, spiral_poses, viewmat_from_pose
 from gs_perception.core.cpu_kernel import cpp_available, rasterize_cpp
 from gs_perception.core.projection import covariance_3d, project_gaussians
-from gs_perception.core.rasterize import RasterConfig, rasterize_tiled
+from gs_perception.core.rasterize import RasterConfig, count_contributing_pairs, rasterize_tiled
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,6 +93,47 @@ def time_backend(raster: Callable, scene: dict, repeats: int) -> tuple[float, fl
     return fwd, bwd, img.detach()
 
 
+# Floating-point operations per contributing pair, counted from rasterize.cpp with D = 4 channels (RGB +
+# depth): the forward evaluates the Gaussian (dx, sigma: 7; exp_lanes: 23; opacity, clamp, tests: 4) and
+# composites it (transmittance and weight: 4; D colour channels: 2 D); the backward evaluates again (34),
+# recovers the transmittance (4), forms the colour terms (4 D), d alpha and the colour behind (4) and the
+# six shape and opacity gradients (25).
+FLOPS_FORWARD = 34 + 4 + 2 * 4
+FLOPS_BACKWARD = 34 + 4 + 4 * 4 + 4 + 25
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """This core's float32 matmul rate (GFLOP/s, best of ``repeats``): the compute bound's unit."""
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def print_bound(args: argparse.Namespace, cpp_seconds: dict[int, float]) -> None:
+    """The compute-bound table: contributing pairs, their GFLOP, the bound and the kernel's distance."""
+    peak = matmul_gflops()
+    print()
+    print(
+        f"Compute bound at {peak:.0f} GFLOP/s (float32 matmul, {torch.get_num_threads()} thread(s)), "
+        f"{FLOPS_FORWARD + FLOPS_BACKWARD} FLOP per contributing pair (fwd + bwd):"
+    )
+    print()
+    print("| image | contributing pairs | GFLOP | bound (s) | cpp fwd+bwd (s) | × the bound |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for size, seconds in cpp_seconds.items():
+        s = projected_scene(args.gaussians, args.views, size, args.seed)
+        pairs = count_contributing_pairs(
+            s["means2d"], s["conics"], s["opacities"], s["radii"], s["depths"], size, size
+        )
+        gflop = pairs * (FLOPS_FORWARD + FLOPS_BACKWARD) / 1e9
+        bound = gflop / peak
+        print(f"| {size}² | {pairs:,} | {gflop:.3f} | {bound:.4f} | {seconds:.4f} | {seconds / bound:.0f}× |")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -100,21 +145,28 @@ def main(argv: list[str] | None = None) -> None:
     t2 = args.threads2
     extra = f" cpp fwd+bwd, {t2} threads (s) | speed-up, {t2} threads |" if t2 else ""
     head = "| image | torch fwd (s) | torch bwd (s) | cpp fwd (s) | cpp bwd (s) | speed-up | max abs diff |"
-    print(head + extra)
-    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if t2 else ""))
+    print(head + " cpp unculled fwd+bwd (s) |" + extra)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if t2 else ""))
+    cpp_seconds = {}
     for size in args.sizes:
         scene = projected_scene(args.gaussians, args.views, size, args.seed)
         tf, tb, img_t = time_backend(rasterize_tiled, scene, args.repeats)
         cf, cb, img_c = time_backend(rasterize_cpp, scene, args.repeats)
+        uf, ub, _ = time_backend(
+            functools.partial(rasterize_cpp, footprint_culling=False), scene, args.repeats
+        )
+        cpp_seconds[size] = cf + cb
         diff = (img_t[..., :3] - img_c[..., :3]).abs().max().item()
         speedup = (tf + tb) / (cf + cb)
         row = f"| {size}² | {tf:.3f} | {tb:.3f} | {cf:.4f} | {cb:.4f} | {speedup:.1f}× | {diff:.1e} |"
+        row += f" {uf + ub:.4f} |"
         if t2:
             torch.set_num_threads(t2)
             cf2, cb2, _ = time_backend(rasterize_cpp, scene, args.repeats)
             torch.set_num_threads(threads)
             row += f" {cf2 + cb2:.4f} | {(tf + tb) / (cf2 + cb2):.1f}× |"
         print(row)
+    print_bound(args, cpp_seconds)
 
 
 if __name__ == "__main__":

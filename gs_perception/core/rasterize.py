@@ -123,6 +123,40 @@ def _contributing(isect, corner_px, local, means2d, conics, opacities, config: R
     return keep & (after > math.log(config.transmittance_min))
 
 
+@torch.no_grad()
+def count_contributing_pairs(
+    means2d: Tensor,
+    conics: Tensor,
+    opacities: Tensor,
+    radii: Tensor,
+    depths: Tensor,
+    width: int,
+    height: int,
+    config: RasterConfig = RasterConfig(),
+) -> int:
+    """How many (Gaussian, pixel) pairs a render composites: alpha at least ``alpha_min``, before the
+    pixel's transmittance runs out. The work any exact rasteriser must do; benchmarks measure against it.
+
+    Args: as :func:`rasterize_tiled` (means2d [C, N, 2], conics [C, N, 3], opacities [C, N] or [N],
+    radii [C, N, 2], depths [C, N]).
+    """
+    C, N = depths.shape
+    ts = config.torch_tile_size
+    tiles_x = math.ceil(width / ts)
+    if opacities.dim() == 1:
+        opacities = opacities.expand(C, N)
+    isect, _ = _intersect_tiles(means2d, radii, depths, tiles_x, math.ceil(height / ts), ts)
+    ly, lx = torch.meshgrid(torch.arange(ts), torch.arange(ts), indexing="ij")
+    local = torch.stack([lx.flatten(), ly.flatten()], dim=-1).to(means2d) + 0.5
+    in_cam = isect.tile_ids % (tiles_x * math.ceil(height / ts))
+    corner = torch.stack([in_cam % tiles_x, in_cam // tiles_x], dim=-1).to(means2d) * ts
+    keep = _contributing(isect, corner, local, means2d, conics, opacities, config)
+    inside = (corner[:, None, 0] + local[None, :, 0] < width) & (
+        corner[:, None, 1] + local[None, :, 1] < height
+    )
+    return int((keep & inside).sum())
+
+
 def rasterize_tiled(
     means2d: Tensor,
     conics: Tensor,

@@ -3,9 +3,10 @@
 :func:`rasterize_cpp` takes and returns exactly what :func:`gs_perception.core.rasterize.rasterize_tiled`
 does and composites the same (Gaussian, pixel) pairs: a Gaussian's screen box is rounded out to
 ``config.torch_tile_size`` like the torch backend's tiles, while the kernel itself works on
-``config.tile_size`` tiles (16 px, gsplat's). One OpenMP task per (camera, tile); the backward walks each
-pixel back to front from the last Gaussian the forward composited, and reduces per-(Gaussian, tile) partial
-gradients in a fixed order, so two backward passes give bitwise equal gradients.
+``config.tile_size`` tiles (16 px, gsplat's) and visits, within the box, only the rows, pixels and tiles of
+the Gaussian's footprint (where its alpha can reach ``alpha_min``). One OpenMP task per (camera, tile); the
+backward walks each pixel back to front from the last Gaussian the forward composited, and reduces
+per-(Gaussian, tile) partial gradients in a fixed order, so two backward passes give bitwise equal gradients.
 
 The extension (``rasterize.cpp``) is compiled on first use with ``torch.utils.cpp_extension.load`` into
 ``~/.cache/gs_perception/cpu_kernel/<key>`` (``$GS_PERCEPTION_CACHE`` replaces ``~/.cache/gs_perception``),
@@ -20,6 +21,7 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -34,7 +36,13 @@ from ..rasterize import RasterConfig
 _SOURCE = Path(__file__).with_name("rasterize.cpp")
 # -ffp-contract=off: the forward and the backward must compute bitwise the same alpha for a pair, or a
 # Gaussian at the alpha_min threshold could be composited by one and skipped by the other.
-_CFLAGS = ["-O3", "-fopenmp", "-ffp-contract=off"]
+# -fno-trapping-math: lets GCC turn the kernel's float selects (clamps, masks) into vector blends. Without
+# it the pixel loops stayed scalar everywhere but AVX-512 (masked stores): on AVX2, SSE2 and NEON. It
+# changes no value, only the assumption that float compares may trap, which nothing here relies on.
+_CFLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math"]
+# The first build tried: -march=$GS_PERCEPTION_KERNEL_ARCH (default native: this CPU's vector units), then
+# the compiler's generic target. Set it to build for another CPU (e.g. haswell for AVX2 robots).
+_ARCH_ENV = "GS_PERCEPTION_KERNEL_ARCH"
 
 
 def _cpu_key() -> str:
@@ -54,7 +62,8 @@ def _build_root() -> Path:
     return Path(base) / "cpu_kernel" / _cpu_key()
 
 
-def _load(native: bool) -> ModuleType:
+def _load(arch: str | None) -> ModuleType:
+    """Builds (or loads the cached build of) the extension for ``-march=arch``; None: the generic target."""
     # Importing cpp_extension logs "No CUDA runtime is found, using CUDA_HOME=…" on every CPU machine; it
     # concerns CUDA builds, which this one is not.
     logger = logging.getLogger("torch.utils.cpp_extension")
@@ -65,10 +74,10 @@ def _load(native: bool) -> ModuleType:
     finally:
         logger.setLevel(level)
 
-    flavour = "native" if native else "generic"
+    flavour = re.sub(r"[^A-Za-z0-9]", "_", arch) if arch else "generic"
     build = _build_root() / flavour
     build.mkdir(parents=True, exist_ok=True)
-    flags = _CFLAGS + (["-march=native"] if native else [])
+    flags = _CFLAGS + ([f"-march={arch}"] if arch else [])
     return load(
         name=f"gs_rasterize_cpu_{flavour}",
         sources=[str(_SOURCE)],
@@ -82,16 +91,15 @@ def _load(native: bool) -> ModuleType:
 
 @functools.cache
 def _extension() -> ModuleType | None:
-    """The compiled module (``-march=native`` if that builds, else generic), or None with one warning."""
+    """The compiled module (``-march=native``, or $GS_PERCEPTION_KERNEL_ARCH, if that builds, else
+    generic), or None with one warning."""
     errors = []
-    for native in (True, False):
+    for arch in (os.environ.get(_ARCH_ENV) or "native", None):
         try:
-            return _load(native)
+            return _load(arch)
         except Exception as e:  # a compiler error, a missing compiler or ninja: all mean "not here"
             # A compiler's own message is at the end of the exception text; keep that part.
-            errors.append(
-                f"{'-march=native' if native else 'generic'}: {type(e).__name__}: ...{str(e)[-600:]}"
-            )
+            errors.append(f"{arch and '-march=' + arch or 'generic'}: {type(e).__name__}: ...{str(e)[-600:]}")
     warnings.warn(
         "gs_perception: the C++ CPU rasteriser could not be built, so backend 'cpp' is unavailable "
         "(needs a C++ compiler with OpenMP and ninja). " + " | ".join(errors),
@@ -106,7 +114,7 @@ def cpp_available() -> bool:
     return _extension() is not None
 
 
-def _constants(width: int, height: int, config: RasterConfig) -> tuple:
+def _constants(width: int, height: int, config: RasterConfig, cull: bool) -> tuple:
     return (
         int(width),
         int(height),
@@ -115,6 +123,7 @@ def _constants(width: int, height: int, config: RasterConfig) -> tuple:
         float(config.alpha_max),
         float(config.alpha_min),
         float(config.transmittance_min),
+        bool(cull),
     )
 
 
@@ -122,20 +131,20 @@ class _RasterizeCpp(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means2d, conics, opacities, colors, backgrounds, radii, depths, consts):
         ext = _extension()
-        out_color, out_alpha, final_t, last, boxes, offsets, ids = ext.forward(
+        out_color, out_alpha, final_t, last, footprints, offsets, ids = ext.forward(
             means2d, conics, opacities, colors, radii, depths, backgrounds, *consts
         )
         ctx.consts = consts
         ctx.has_bg = backgrounds is not None
         ctx.save_for_backward(
-            means2d, conics, opacities, colors, backgrounds, final_t, last, boxes, offsets, ids
+            means2d, conics, opacities, colors, backgrounds, final_t, last, footprints, offsets, ids
         )
         return out_color, out_alpha
 
     @staticmethod
     @once_differentiable  # the backward is a kernel too: no double backward
     def backward(ctx, g_color, g_alpha):
-        means2d, conics, opacities, colors, backgrounds, final_t, last, boxes, offsets, ids = (
+        means2d, conics, opacities, colors, backgrounds, final_t, last, footprints, offsets, ids = (
             ctx.saved_tensors
         )
         d_mean, d_con, d_op, d_col, d_bg = _extension().backward(
@@ -146,7 +155,7 @@ class _RasterizeCpp(torch.autograd.Function):
             backgrounds,
             final_t,
             last,
-            boxes,
+            footprints,
             offsets,
             ids,
             g_color.contiguous(),
@@ -167,6 +176,7 @@ def rasterize_cpp(
     height: int,
     backgrounds: Tensor | None = None,
     config: RasterConfig = RasterConfig(),
+    footprint_culling: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Composite projected Gaussians into C images with the fused C++ kernel (CPU, differentiable).
 
@@ -180,6 +190,10 @@ def rasterize_cpp(
         width, height: Image size.
         backgrounds: [C, D] colour behind everything (default none, i.e. zeros).
         config: Rasterisation constants.
+        footprint_culling: Visit only the pixels and tiles where a Gaussian can reach ``alpha_min`` (its
+            ellipse ``sigma <= ln(opacity / alpha_min)``, conservatively widened) rather than its whole
+            screen box. The result is bitwise the same either way; False is the slow twin the tests hold
+            the fast path to.
 
     Returns:
         colors: [C, H, W, D] composited colours.
@@ -206,4 +220,6 @@ def rasterize_cpp(
     bg = None if backgrounds is None else backgrounds.to(dtype).contiguous()
     radii = radii.to(torch.int32).contiguous()
     m, con, op, col, dep = as_float
-    return _RasterizeCpp.apply(m, con, op, col, bg, radii, dep, _constants(width, height, config))
+    return _RasterizeCpp.apply(
+        m, con, op, col, bg, radii, dep, _constants(width, height, config, footprint_culling)
+    )

@@ -3,11 +3,14 @@
 //
 // Layout: Gaussians are binned into `bin` x `bin` pixel tiles (camera-major, depth-sorted lists in CSR
 // form). Each tile is one OpenMP task; inside it the loop is Gaussian-outer, pixel-inner, and a Gaussian is
-// only evaluated on the pixels of its screen box, kLanes pixels of a row at a time in SIMD-friendly loops
-// over per-tile structure-of-arrays pixel state (masks and selects, no per-pair branches). The box is
-// rounded out to the torch backend's tile grid (`gran`), so the set of (Gaussian, pixel) pairs considered is
-// exactly the torch backend's, whatever `bin`. A tile stops once all its pixels have run out of
-// transmittance; the backward starts each tile at its pixels' largest last composited rank.
+// only evaluated where it can contribute, kLanes pixels of a row at a time in SIMD-friendly loops over
+// per-tile structure-of-arrays pixel state (masks and selects, no per-pair branches). The screen box is
+// rounded out to the torch backend's tile grid (`gran`) as the torch backend does; inside it, each row is cut
+// to the Gaussian's footprint, the ellipse outside which its alpha is below alpha_min (a conservative
+// superset, see Footprint), and tiles the footprint misses get no list entry. Pairs outside the footprint
+// fail the per-pair alpha test anyway, so culling changes no output bit (a test holds the culled and the
+// unculled kernel together). A tile stops once all its pixels have run out of transmittance; the backward
+// starts each tile at its pixels' largest last composited rank.
 //
 // Determinism: the backward writes one partial gradient per list entry (a Gaussian appears at most once per
 // tile, so tiles never share an entry), then reduces the entries into per-Gaussian gradients serially in
@@ -34,6 +37,7 @@ struct Params {
   int64_t bin;      // our tile edge
   int64_t tiles_x, tiles_y;
   double alpha_max, alpha_min, transmittance_min;
+  bool cull;        // cut rows and tiles to the footprint (false: the whole box, the slow twin)
   int64_t n_tiles() const { return tiles_x * tiles_y; }
 };
 
@@ -60,43 +64,139 @@ void pixel_box(const T* mean, const int32_t* radius, const Params& p, int32_t* b
   box[3] = static_cast<int32_t>(std::min(y1 * p.gran, p.H));
 }
 
-struct Bins {
-  at::Tensor boxes;    // [C, N, 4] int32 pixel boxes
-  at::Tensor offsets;  // [C * n_tiles + 1] int64 CSR offsets into `ids`
-  at::Tensor ids;      // [M] int32 Gaussian index within its camera, depth-sorted per tile
+// The region where a Gaussian can reach alpha_min: opacity exp(-sigma) >= alpha_min, i.e. the ellipse
+// sigma = 0.5 (a dx^2 + c dy^2) + b dx dy <= tau = ln(opacity / alpha_min), computed in double and widened
+// so that it holds every pixel the kernel's own test in T could keep:
+//  - the kernel's sigma carries rounding of about eps |terms| <= eps sigma (1 + rho) / (1 - rho), with
+//    rho = |b| / sqrt(a c); K = (tau + 0.01) / (1 - rel) covers it and exp_lanes' ulp (the 0.01);
+//  - then 0.01 px of displacement, against the last bits of the double arithmetic here (sqrt(sigma) is a
+//    norm: sqrt(K') = sqrt(K) + 0.01 sqrt(lambda_max / 2) reaches every point within 0.01 px).
+// (The float rounding of dx and dy in the kernel is relative, and inside rel.)
+// When rel is not small (conics that are nearly degenerate, not positive definite or NaN), or culling is
+// off, the footprint is the whole screen box.
+struct Footprint {
+  double mx, my, a, b, inv_a, bb_ac, k2;  // the ellipse a dx^2 + 2 b dx dy + c dy^2 <= k2 (k2 = 2 K')
+  double dx_top, dy_top;  // its rightmost point's offset from the centre; the leftmost is the negative
+  double ry;              // its half height
+  int32_t box[4];         // [x0, x1) x [y0, y1): the screen box cut to the ellipse's bounding box
+  int32_t lane0;          // the screen box's left edge, uncut: where the backward's lanes are counted from
+  bool ellipse;           // false: the whole screen box, every row in full
 };
 
-// Depth-sorted (stable, ties by index) per-tile lists of the Gaussians whose box touches each tile.
+inline int32_t clamp_to(double v, int32_t lo, int32_t hi) {
+  return static_cast<int32_t>(std::min(std::max(v, static_cast<double>(lo)), static_cast<double>(hi)));
+}
+
 template <typename T>
-Bins bin_gaussians(const at::Tensor& means2d, const at::Tensor& radii, const at::Tensor& depths,
-                   const Params& p) {
+Footprint make_footprint(const T* mean, const T* conic, T opacity, const int32_t* radius, const Params& p) {
+  Footprint f{};
+  f.mx = mean[0];
+  f.my = mean[1];
+  pixel_box<T>(mean, radius, p, f.box);
+  f.lane0 = f.box[0];
+  const double a = conic[0], b = conic[1], c = conic[2], op = opacity;
+  if (!p.cull || f.box[1] <= f.box[0] || f.box[3] <= f.box[2] || !(a > 0) || !(c > 0) || !(op > 0) ||
+      !(p.alpha_min > 0))
+    return f;
+  const double rho = std::abs(b) / std::sqrt(a * c);
+  const double rel = 8.0 * std::numeric_limits<T>::epsilon() / std::max(1.0 - rho, 0.0);
+  const double tau = std::log(op / p.alpha_min);
+  if (!(rel < 0.1) || !std::isfinite(tau)) return f;
+  if (tau + 0.01 <= 0) {  // opacity below alpha_min: reaches it nowhere
+    std::fill(f.box, f.box + 4, 0);
+    return f;
+  }
+  const double k = (tau + 0.01) / (1.0 - rel), det = a * c - b * b;
+  const double lambda_max = 0.5 * (a + c) + std::sqrt(0.25 * (a - c) * (a - c) + b * b);
+  const double root = std::sqrt(k) + 0.01 * std::sqrt(0.5 * lambda_max);
+  f.a = a;
+  f.b = b;
+  f.inv_a = 1.0 / a;
+  f.bb_ac = -det;
+  f.k2 = 2.0 * root * root;
+  f.dx_top = std::sqrt(f.k2 * c / det);  // sqrt(k2 Sigma_xx), Sigma = Q^-1
+  f.dy_top = -b / c * f.dx_top;          // Sigma_xy / Sigma_xx times dx_top
+  f.ry = std::sqrt(f.k2 * a / det);
+  // Pixel x is in when its centre x + 0.5 is, as in ellipse_x.
+  const int32_t x0 = clamp_to(std::ceil(f.mx - f.dx_top - 0.5), f.box[0], f.box[1]);
+  const int32_t x1 = clamp_to(std::floor(f.mx + f.dx_top - 0.5) + 1.0, x0, f.box[1]);
+  const int32_t y0 = clamp_to(std::ceil(f.my - f.ry - 0.5), f.box[2], f.box[3]);
+  const int32_t y1 = clamp_to(std::floor(f.my + f.ry - 0.5) + 1.0, y0, f.box[3]);
+  f.box[0] = x0;
+  f.box[1] = x1;
+  f.box[2] = y0;
+  f.box[3] = y1;
+  if (x1 <= x0 || y1 <= y0) std::fill(f.box, f.box + 4, 0);
+  f.ellipse = true;
+  return f;
+}
+
+inline bool is_empty(const Footprint& f) { return f.box[1] <= f.box[0] || f.box[3] <= f.box[2]; }
+
+// The pixels [lo, hi) whose centres x + 0.5 lie in the ellipse at pixel-centre offset dy, clamped to
+// [x0, x1]. dy must lie within +-ry (up to rounding).
+inline void ellipse_x(const Footprint& f, double dy, int32_t x0, int32_t x1, int32_t& lo, int32_t& hi) {
+  const double disc = std::max(f.bb_ac * dy * dy + f.a * f.k2, 0.0);  // of a dx^2 + 2 b dy dx + c dy^2 = k2
+  const double r = std::sqrt(disc) * f.inv_a, centre = f.mx - f.b * dy * f.inv_a;
+  lo = clamp_to(std::ceil(centre - r - 0.5), x0, x1);
+  hi = clamp_to(std::floor(centre + r - 0.5) + 1.0, lo, x1);
+}
+
+// Calls f(tile) for the tiles (within the camera) that a Gaussian's footprint reaches, row band by row band.
+// Within a band of pixel-centre offsets [dy0, dy1], the ellipse's right edge is highest at the clamp of
+// dy_top into the band (the edge is concave in dy), and its left edge lowest at the clamp of -dy_top.
+template <typename F>
+void for_each_tile(const Footprint& fp, const Params& p, F&& f) {
+  const int32_t* box = fp.box;
+  for (int64_t ty = box[2] / p.bin; ty < (box[3] + p.bin - 1) / p.bin; ++ty) {
+    int32_t lo = box[0], hi = box[1];
+    if (fp.ellipse) {
+      const double y0 = std::max<int64_t>(box[2], ty * p.bin), y1 = std::min<int64_t>(box[3], (ty + 1) * p.bin);
+      const double dy0 = std::max(y0 + 0.5 - fp.my, -fp.ry), dy1 = std::min(y1 - 0.5 - fp.my, fp.ry);
+      if (dy1 < dy0) continue;
+      int32_t unused;
+      ellipse_x(fp, std::min(std::max(-fp.dy_top, dy0), dy1), box[0], box[1], lo, unused);
+      ellipse_x(fp, std::min(std::max(fp.dy_top, dy0), dy1), box[0], box[1], unused, hi);
+    }
+    for (int64_t tx = lo / p.bin; tx < (hi + p.bin - 1) / p.bin; ++tx) f(ty * p.tiles_x + tx);
+  }
+}
+
+struct Bins {
+  at::Tensor footprints;  // [C * N * sizeof(Footprint)] bytes: one Footprint per (camera, Gaussian)
+  at::Tensor offsets;     // [C * n_tiles + 1] int64 CSR offsets into `ids`
+  at::Tensor ids;         // [M] int32 Gaussian index within its camera, depth-sorted per tile
+  const Footprint* fp() const { return reinterpret_cast<const Footprint*>(footprints.data_ptr<uint8_t>()); }
+};
+
+// Depth-sorted (stable, ties by index) per-tile lists of the Gaussians whose footprint reaches each tile.
+template <typename T>
+Bins bin_gaussians(const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+                   const at::Tensor& radii, const at::Tensor& depths, const Params& p) {
   const int64_t C = p.C, N = p.N, NT = p.n_tiles();
-  at::Tensor boxes = at::zeros({C, N, 4}, at::kInt);
+  at::Tensor footprints = at::empty({C * N * static_cast<int64_t>(sizeof(Footprint))}, at::kByte);
+  auto* fps = reinterpret_cast<Footprint*>(footprints.data_ptr<uint8_t>());
   std::vector<std::vector<int32_t>> order(C);
   std::vector<int64_t> counts(C * NT + 1, 0);
   const T* mean = means2d.data_ptr<T>();
   const int32_t* rad = radii.data_ptr<int32_t>();
   const T* depth = depths.data_ptr<T>();
-  int32_t* box = boxes.data_ptr<int32_t>();
+  const T* con = conics.data_ptr<T>();
+  const T* opa = opacities.data_ptr<T>();
 
 #pragma omp parallel for schedule(dynamic) num_threads(at::get_num_threads())
   for (int64_t c = 0; c < C; ++c) {
     std::vector<int32_t>& ord = order[c];
     for (int64_t i = 0; i < N; ++i) {
-      int32_t* b = box + (c * N + i) * 4;
-      pixel_box<T>(mean + (c * N + i) * 2, rad + (c * N + i) * 2, p, b);
-      if (b[1] > b[0] && b[3] > b[2]) ord.push_back(static_cast<int32_t>(i));
+      const int64_t g = c * N + i;
+      fps[g] = make_footprint<T>(mean + g * 2, con + g * 3, opa[g], rad + g * 2, p);
+      if (!is_empty(fps[g])) ord.push_back(static_cast<int32_t>(i));
     }
     const T* d = depth + c * N;
     // NaN depths sort last (like torch.argsort) and keep the comparator a strict weak order.
     auto key = [d](int32_t i) { return std::isnan(d[i]) ? std::numeric_limits<T>::infinity() : d[i]; };
     std::stable_sort(ord.begin(), ord.end(), [&](int32_t a, int32_t b) { return key(a) < key(b); });
-    for (int32_t i : ord) {
-      const int32_t* b = box + (c * N + i) * 4;
-      for (int64_t ty = b[2] / p.bin; ty < (b[3] + p.bin - 1) / p.bin; ++ty)
-        for (int64_t tx = b[0] / p.bin; tx < (b[1] + p.bin - 1) / p.bin; ++tx)
-          ++counts[c * NT + ty * p.tiles_x + tx + 1];
-    }
+    for (int32_t i : ord) for_each_tile(fps[c * N + i], p, [&](int64_t t) { ++counts[c * NT + t + 1]; });
   }
   std::partial_sum(counts.begin(), counts.end(), counts.begin());
   at::Tensor offsets = at::empty({C * NT + 1}, at::kLong);
@@ -107,14 +207,9 @@ Bins bin_gaussians(const at::Tensor& means2d, const at::Tensor& radii, const at:
 #pragma omp parallel for schedule(dynamic) num_threads(at::get_num_threads())
   for (int64_t c = 0; c < C; ++c) {
     std::vector<int64_t> cursor(counts.begin() + c * NT, counts.begin() + (c + 1) * NT);
-    for (int32_t i : order[c]) {
-      const int32_t* b = box + (c * N + i) * 4;
-      for (int64_t ty = b[2] / p.bin; ty < (b[3] + p.bin - 1) / p.bin; ++ty)
-        for (int64_t tx = b[0] / p.bin; tx < (b[1] + p.bin - 1) / p.bin; ++tx)
-          out[cursor[ty * p.tiles_x + tx]++] = i;
-    }
+    for (int32_t i : order[c]) for_each_tile(fps[c * N + i], p, [&](int64_t t) { out[cursor[t]++] = i; });
   }
-  return {boxes, offsets, ids};
+  return {footprints, offsets, ids};
 }
 
 struct TileRect {
@@ -158,25 +253,26 @@ inline double exp_lanes(double x) { return std::exp(x); }
 template <typename T>
 struct Inputs {
   const T *mean, *con, *opa, *col;
-  const int32_t* box;
+  const Footprint* fp;
   int64_t D;
 };
 
-// One Gaussian as seen from one tile: its parameters and its pixel box clipped to the tile.
+// One Gaussian as seen from one tile: its parameters, footprint and footprint box clipped to the tile.
 template <typename T>
 struct Splat {
   T mx, my, a, b, c, op;
   const T* color;
+  const Footprint* fp;
   int64_t x0, x1, y0, y1;
 };
 
 template <typename T>
 inline Splat<T> load_splat(const Inputs<T>& in, int64_t g, const TileRect& r) {
-  const int32_t* b = in.box + g * 4;
+  const Footprint* fp = in.fp + g;
   const T* cg = in.con + g * 3;
-  return {in.mean[g * 2], in.mean[g * 2 + 1], cg[0], cg[1], cg[2], in.opa[g], in.col + g * in.D,
-          std::max<int64_t>(b[0], r.x0), std::min<int64_t>(b[1], r.x1),
-          std::max<int64_t>(b[2], r.y0), std::min<int64_t>(b[3], r.y1)};
+  return {in.mean[g * 2], in.mean[g * 2 + 1], cg[0], cg[1], cg[2], in.opa[g], in.col + g * in.D, fp,
+          std::max<int64_t>(fp->box[0], r.x0), std::min<int64_t>(fp->box[1], r.x1),
+          std::max<int64_t>(fp->box[2], r.y0), std::min<int64_t>(fp->box[3], r.y1)};
 }
 
 // A Gaussian at the kLanes pixels of a chunk.
@@ -205,17 +301,28 @@ inline void eval_chunk(const Splat<T>& s, T px0, T dy, T cyy, T amax, T amin, Ch
   }
 }
 
-// Calls f(chunk, n, q, dy) for the runs of up to kLanes pixels of s's box in tile r, row by row: the first n
-// lanes are in the box, and q is the tile-local index (rows `stride` apart) of the first pixel.
-template <typename T, typename F>
+// Calls f(chunk, n, q, dy) for the runs of up to kLanes pixels of s's footprint in tile r, row by row: the
+// first n lanes are in s's box, and q is the tile-local index (rows `stride` apart) of the first pixel. A
+// pixel's values do not depend on where its chunk starts (x + 0.5 + l is exact in float). With `aligned`,
+// chunks start on the kLanes grid from the uncut screen box's left edge (in the tile), so each pixel lands
+// in the same lane whether or not the row was cut to the footprint: the backward's per-lane sums then see
+// the same additions in the same order, and the culled gradients are bitwise the unculled ones. (Lanes
+// that alignment adds on the left lie in the screen box and outside the footprint: they add nothing.)
+template <bool aligned, typename T, typename F>
 inline void for_each_chunk(const Splat<T>& s, const TileRect& r, int64_t stride, T amax, T amin, F&& f) {
   Chunk<T> ch;
+  // Cutting a row to the ellipse costs a square root; it pays only when the box is wider than a chunk.
+  const bool cut = s.fp->ellipse && s.x1 - s.x0 > kLanes;
+  const int32_t lane0 = static_cast<int32_t>(std::max<int64_t>(s.fp->lane0, r.x0));
   for (int64_t y = s.y0; y < s.y1; ++y) {
+    int32_t x0 = static_cast<int32_t>(s.x0), x1 = static_cast<int32_t>(s.x1);
+    if (cut) ellipse_x(*s.fp, (static_cast<double>(y) + 0.5) - s.fp->my, x0, x1, x0, x1);
+    if (aligned) x0 = lane0 + (x0 - lane0) / kLanes * kLanes;
     const T dy = (static_cast<T>(y) + T(0.5)) - s.my;
     const T cyy = s.c * dy * dy;
-    for (int64_t x = s.x0; x < s.x1; x += kLanes) {
+    for (int64_t x = x0; x < x1; x += kLanes) {
       eval_chunk(s, static_cast<T>(x) + T(0.5), dy, cyy, amax, amin, ch);
-      f(ch, static_cast<int>(std::min<int64_t>(kLanes, s.x1 - x)), (y - r.y0) * stride + (x - r.x0), dy);
+      f(ch, static_cast<int>(std::min<int64_t>(kLanes, x1 - x)), (y - r.y0) * stride + (x - r.x0), dy);
     }
   }
 }
@@ -273,7 +380,7 @@ void forward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const a
                     at::Tensor& last) {
   const int64_t N = p.N, D = p.D, NT = p.n_tiles(), S = padded_stride(p);
   const Inputs<T> in{means2d.data_ptr<T>(), conics.data_ptr<T>(), opacities.data_ptr<T>(),
-                     colors.data_ptr<T>(), bins.boxes.data_ptr<int32_t>(), D};
+                     colors.data_ptr<T>(), bins.fp(), D};
   const T* bg = backgrounds ? backgrounds->data_ptr<T>() : nullptr;
   const int64_t* off = bins.offsets.data_ptr<int64_t>();
   const int32_t* ids = bins.ids.data_ptr<int32_t>();
@@ -293,7 +400,7 @@ void forward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const a
     for (int64_t k = off[ct]; k < off[ct + 1] && active > 0; ++k) {
       const Splat<T> s = load_splat(in, c * N + ids[k], r);
       const int32_t rank = static_cast<int32_t>(k - off[ct] + 1);
-      for_each_chunk(s, r, S, amax, amin, [&](const Chunk<T>& ch, int n, int64_t q, T) {
+      for_each_chunk<false>(s, r, S, amax, amin, [&](const Chunk<T>& ch, int n, int64_t q, T) {
         active -= composite_chunk(ch, n, q, s.color, D, rank, tmin, px);
       });
     }
@@ -402,7 +509,7 @@ void backward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const 
                      const at::Tensor& g_alpha, const Params& p, at::Tensor& partial) {
   const int64_t N = p.N, D = p.D, NT = p.n_tiles(), K = 6 + D, S = padded_stride(p);
   const Inputs<T> in{means2d.data_ptr<T>(), conics.data_ptr<T>(), opacities.data_ptr<T>(),
-                     colors.data_ptr<T>(), bins.boxes.data_ptr<int32_t>(), D};
+                     colors.data_ptr<T>(), bins.fp(), D};
   const T* bg = backgrounds ? backgrounds->data_ptr<T>() : nullptr;
   const int64_t* off = bins.offsets.data_ptr<int64_t>();
   const int32_t* ids = bins.ids.data_ptr<int32_t>();
@@ -425,7 +532,7 @@ void backward_kernel(const at::Tensor& means2d, const at::Tensor& conics, const 
       const int64_t k = off[ct] + i;
       const Splat<T> s = load_splat(in, c * N + ids[k], r);
       std::fill(grad.begin(), grad.end(), T(0));
-      for_each_chunk(s, r, S, amax, amin, [&](const Chunk<T>& ch, int n, int64_t q, T dy) {
+      for_each_chunk<true>(s, r, S, amax, amin, [&](const Chunk<T>& ch, int n, int64_t q, T dy) {
         backprop_chunk(ch, n, q, dy, s, i, amax, D, px, grad.data());
       });
       for (int64_t j = 0; j < K; ++j) {  // lanes summed in a fixed order: deterministic
@@ -473,7 +580,7 @@ void reduce_partials(const at::Tensor& partial, const at::Tensor& offsets, const
 }
 
 Params make_params(const at::Tensor& colors, int64_t W, int64_t H, int64_t gran, int64_t bin, double amax,
-                   double amin, double tmin) {
+                   double amin, double tmin, bool cull) {
   TORCH_CHECK(gran > 0 && bin > 0, "tile sizes must be positive");
   Params p;
   p.C = colors.size(0);
@@ -488,6 +595,7 @@ Params make_params(const at::Tensor& colors, int64_t W, int64_t H, int64_t gran,
   p.alpha_max = amax;
   p.alpha_min = amin;
   p.transmittance_min = tmin;
+  p.cull = cull;
   return p;
 }
 
@@ -502,18 +610,19 @@ void check_inputs(const std::vector<at::Tensor>& ts, const at::Tensor& radii) {
 
 }  // namespace
 
-// Returns (colors [C,H,W,D], alphas [C,H,W,1], final_t [C,H,W], last [C,H,W] int32, boxes, offsets, ids);
+// Returns (colors [C,H,W,D], alphas [C,H,W,1], final_t [C,H,W], last [C,H,W] int32, footprints, offsets,
+// ids);
 // the last five are what backward needs.
 std::vector<at::Tensor> forward(const at::Tensor& means2d, const at::Tensor& conics,
                                 const at::Tensor& opacities, const at::Tensor& colors,
                                 const at::Tensor& radii, const at::Tensor& depths,
                                 const std::optional<at::Tensor>& backgrounds, int64_t width, int64_t height,
                                 int64_t gran, int64_t bin, double alpha_max, double alpha_min,
-                                double transmittance_min) {
+                                double transmittance_min, bool cull) {
   std::vector<at::Tensor> floats{means2d, conics, opacities, colors, depths};
   if (backgrounds) floats.push_back(*backgrounds);
   check_inputs(floats, radii);
-  const Params p = make_params(colors, width, height, gran, bin, alpha_max, alpha_min, transmittance_min);
+  const Params p = make_params(colors, width, height, gran, bin, alpha_max, alpha_min, transmittance_min, cull);
   const auto opts = colors.options();
   at::Tensor out_color = at::empty({p.C, p.H, p.W, p.D}, opts);
   at::Tensor out_alpha = at::empty({p.C, p.H, p.W, 1}, opts);
@@ -521,32 +630,32 @@ std::vector<at::Tensor> forward(const at::Tensor& means2d, const at::Tensor& con
   at::Tensor last = at::empty({p.C, p.H, p.W}, opts.dtype(at::kInt));
   Bins bins;
   AT_DISPATCH_FLOATING_TYPES(colors.scalar_type(), "gs_rasterize_forward", [&] {
-    bins = bin_gaussians<scalar_t>(means2d, radii, depths, p);
+    bins = bin_gaussians<scalar_t>(means2d, conics, opacities, radii, depths, p);
     forward_kernel<scalar_t>(means2d, conics, opacities, colors, backgrounds, bins, p, out_color, out_alpha,
                              final_t, last);
   });
-  return {out_color, out_alpha, final_t, last, bins.boxes, bins.offsets, bins.ids};
+  return {out_color, out_alpha, final_t, last, bins.footprints, bins.offsets, bins.ids};
 }
 
 // Returns (d means2d [C,N,2], d conics [C,N,3], d opacities [C,N], d colors [C,N,D], d backgrounds [C,D]).
 std::vector<at::Tensor> backward(const at::Tensor& means2d, const at::Tensor& conics,
                                  const at::Tensor& opacities, const at::Tensor& colors,
                                  const std::optional<at::Tensor>& backgrounds, const at::Tensor& final_t,
-                                 const at::Tensor& last, const at::Tensor& boxes, const at::Tensor& offsets,
+                                 const at::Tensor& last, const at::Tensor& footprints, const at::Tensor& offsets,
                                  const at::Tensor& ids, const at::Tensor& g_color, const at::Tensor& g_alpha,
                                  int64_t width, int64_t height, int64_t gran, int64_t bin, double alpha_max,
-                                 double alpha_min, double transmittance_min) {
+                                 double alpha_min, double transmittance_min, bool cull) {
   std::vector<at::Tensor> floats{means2d, conics, opacities, colors, final_t, g_color, g_alpha};
   if (backgrounds) floats.push_back(*backgrounds);
   check_inputs(floats, last);
-  const Params p = make_params(colors, width, height, gran, bin, alpha_max, alpha_min, transmittance_min);
+  const Params p = make_params(colors, width, height, gran, bin, alpha_max, alpha_min, transmittance_min, cull);
   const int64_t K = 6 + p.D, M = ids.size(0);
   const auto opts = colors.options();
   at::Tensor partial = at::empty({M, K}, opts);  // the backward writes every row
   at::Tensor d_mean = at::zeros({p.C, p.N, 2}, opts), d_con = at::zeros({p.C, p.N, 3}, opts);
   at::Tensor d_op = at::zeros({p.C, p.N}, opts), d_col = at::zeros({p.C, p.N, p.D}, opts);
   at::Tensor d_bg = at::zeros({p.C, p.D}, opts);
-  const Bins bins{boxes, offsets, ids};
+  const Bins bins{footprints, offsets, ids};
   AT_DISPATCH_FLOATING_TYPES(colors.scalar_type(), "gs_rasterize_backward", [&] {
     backward_kernel<scalar_t>(means2d, conics, opacities, colors, backgrounds, bins, final_t, last, g_color,
                               g_alpha, p, partial);
