@@ -4,6 +4,8 @@
   the negative a view of another object.
 - ``L_cm`` (cross-modality): a :class:`~gs_perception.models.fusion.FusionHead` classifies (image embedding,
   Gaussian embedding) pairs as same object or not, trained with binary cross-entropy.
+- ``L_nce`` (optional, not the study's): symmetric InfoNCE between each view and its object's Gaussians,
+  with the batch's other objects as negatives (CLIP's form): ``L = L_cv + β·L_cm + γ·L_nce``.
 
 Layout used throughout: a batch of O objects with V views each gives image embeddings ``[O·V, D]`` in
 object-major order (object i's views are rows ``i·V … i·V + V − 1``) and Gaussian embeddings ``[O, D']``.
@@ -142,21 +144,46 @@ def correspondence_loss(logits: Tensor, target: Tensor, pos_weight: Tensor | flo
     return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), pos_weight=pos_weight)
 
 
+def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
+    """Symmetric InfoNCE: row i of ``a`` and row i of ``b`` are a positive pair, every other row of the
+    other tensor a negative.
+
+    Args:
+        a: [B, D] embeddings (B ≥ 2).
+        b: [B, D] embeddings of the same B items in the other modality.
+        temperature: Softmax temperature on cosine similarities.
+
+    Returns:
+        [] the mean of the a→b and b→a cross-entropies.
+    """
+    if a.shape != b.shape or a.dim() != 2 or a.shape[0] < 2:
+        raise ValueError(
+            f"info_nce needs two [B ≥ 2, D] tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / temperature
+    target = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
 @dataclass
 class SSLLossOutput:
     """Terms of :func:`ssl_losses` (scalar tensors).
 
     Attributes:
-        total: ``triplet + β·correspondence`` (differentiable).
+        total: ``triplet + β·correspondence + γ·infonce`` (differentiable).
         triplet: Cross-view term ``L_cv``.
         correspondence: Cross-modality term ``L_cm``.
         correspondence_accuracy: Share of pairs the head gets right (detached).
+        infonce: Symmetric InfoNCE ``L_nce`` averaged over views (0 when γ = 0: not computed).
     """
 
     total: Tensor
     triplet: Tensor
     correspondence: Tensor
     correspondence_accuracy: Tensor
+    infonce: Tensor
 
 
 def ssl_losses(
@@ -168,6 +195,8 @@ def ssl_losses(
     margin: float,
     normalise: bool,
     generator: torch.Generator | None = None,
+    infonce_weight: float = 0.0,
+    temperature: float = 0.1,
 ) -> SSLLossOutput:
     """Both self-supervised terms for one batch of O objects × V views.
 
@@ -183,6 +212,9 @@ def ssl_losses(
         margin: Triplet margin.
         normalise: Triplet loss on L2-normalised embeddings.
         generator: Source of the triplet negatives (the global RNG when ``None``).
+        infonce_weight: Weight γ of the symmetric InfoNCE term between each view v (rows ``i·V + v``)
+            and its object's Gaussians, averaged over v; 0 (the study) skips it. Needs D = D'.
+        temperature: InfoNCE temperature.
 
     Returns:
         :class:`SSLLossOutput`.
@@ -203,9 +235,13 @@ def ssl_losses(
     target = pairs.target.to(device=logits.device, dtype=logits.dtype)
     correspondence = correspondence_loss(logits, target)
     accuracy = ((logits.detach() > 0).to(target.dtype) == target).float().mean()
+    infonce = torch.zeros((), device=logits.device)
+    if infonce_weight > 0:
+        infonce = torch.stack([info_nce(per_view[:, i], gaussian_emb, temperature) for i in range(v)]).mean()
     return SSLLossOutput(
-        total=triplet + beta * correspondence,
+        total=triplet + beta * correspondence + infonce_weight * infonce,
         triplet=triplet,
         correspondence=correspondence,
         correspondence_accuracy=accuracy,
+        infonce=infonce,
     )

@@ -17,6 +17,7 @@ Both work at any robot camera resolution and pose, because neither reads the rob
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -107,6 +108,15 @@ class Recogniser:
             raise ValueError(
                 f"pipeline.recognition.num_views={config.num_views}, but the bundle's view spiral has "
                 f"{self.views.spiral} cameras (its probe pools {self.views.pool}); use 0 for the bundle's"
+            )
+        if config.num_views and config.num_views != self.views.pool:
+            # A probe trained on pools of one size misjudges pools of another (measured: 95 % → 30 % going
+            # from 8-view to 2-view pools at equal poses), so a different size is allowed but said aloud.
+            warnings.warn(
+                f"pipeline.recognition.num_views={config.num_views} differs from the {self.views.pool} views "
+                "the bundle's probe was trained on; class predictions may be unreliable (0 = the bundle's)",
+                RuntimeWarning,
+                stacklevel=2,
             )
         self.num_views = config.num_views or self.views.pool
         self.intrinsics = Intrinsics.from_fov(math.radians(self.views.fov_deg), width, height)

@@ -15,7 +15,8 @@ dataset's background colour.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -60,11 +61,22 @@ class SampleConfig:
     """SSL: if > 0, each view is cropped to a random square of side in [1 − crop_augment, 1] × its size
     at a random place and resized back, so the two views of a pair differ in scale and framing as well
     as pose. 0 = off."""
+    gaussian_yaw: bool = False
+    """SSL: turn each sample's Gaussians by a random angle about the object's vertical (z) axis
+    (positions and rotations), so the Gaussian encoder cannot rest on the object's heading; the views
+    stay as rendered. Not with the 'sh' group (higher SH bands would have to turn too)."""
+    gaussian_jitter: float = 0.0
+    """SSL: standard deviation of Gaussian noise added to each position, in the features' normalised
+    units (the object fits the unit sphere). 0 = off."""
     seed: int = 0
     """Seed of the random draws (combined with the epoch and the index)."""
 
     def __post_init__(self):
         check_choices(self)
+        if self.gaussian_yaw and "sh" in self.feature_groups:
+            raise ValueError("gaussian_yaw cannot turn the 'sh' feature group; drop one of them")
+        if not self.gaussian_jitter >= 0:
+            raise ValueError(f"gaussian_jitter must be ≥ 0, got {self.gaussian_jitter}")
 
 
 @dataclass
@@ -157,14 +169,22 @@ class _GaussianViewSet(Dataset):
             self._features[index] = features
         return features
 
-    def gaussians(self, index: int, generator: torch.Generator | None = None) -> Tensor:
-        """[P, C] sampled Gaussians of an object (P = num_points, C from feature_groups)."""
+    def gaussians(
+        self, index: int, generator: torch.Generator | None = None, augment: bool = False
+    ) -> Tensor:
+        """[P, C] sampled Gaussians of an object (P = num_points, C from feature_groups); ``augment``
+        applies the config's Gaussian augmentations (SSL training only)."""
         features, n = self.features(index), self.config.num_points
         if self.config.sampling == "fps" or len(features) <= n:
             picked = torch.arange(n) % len(features)  # FPS prefix; cyclic repeat when too few
         else:
             picked = uniform_sample(len(features), n, generator)
-        return features.subset(picked).columns(self.config.feature_groups)
+        features = features.subset(picked)
+        if augment and (self.config.gaussian_yaw or self.config.gaussian_jitter > 0):
+            features = gaussian_augment(
+                features, generator, self.config.gaussian_yaw, self.config.gaussian_jitter
+            )
+        return features.columns(self.config.feature_groups)
 
     def view_files(self, index: int) -> list[str]:
         """The object's training-view PNGs (relative to the dataset root), in pose order."""
@@ -235,6 +255,38 @@ def crop_augment(views: Tensor, generator: torch.Generator, strength: float) -> 
     return torch.stack(out)
 
 
+def gaussian_augment(
+    features: GaussianFeatures, generator: torch.Generator | None, yaw: bool, jitter: float
+) -> GaussianFeatures:
+    """A random turn about the vertical axis and position noise, applied to an object's Gaussians.
+
+    Args:
+        features: N Gaussians in the normalised object frame (z up, centred on the object).
+        generator: Source of the angle and the noise.
+        yaw: Turn by θ ~ U[0, 2π) about z: positions by R_z(θ), rotations by the quaternion
+            (cos θ/2, 0, 0, sin θ/2) ⊗ q (wxyz; w ≥ 0 kept). Scales, opacity and DC colour do not change.
+        jitter: Standard deviation of the noise added to each position (normalised units); 0 = none.
+
+    Returns:
+        The augmented :class:`GaussianFeatures` (the input is not modified).
+    """
+    xyz, quats = features.xyz, features.quats
+    if yaw:
+        theta = 2.0 * math.pi * float(torch.rand((), generator=generator))
+        c, s = math.cos(theta), math.sin(theta)
+        x, y = xyz[:, 0], xyz[:, 1]
+        xyz = torch.stack([c * x - s * y, s * x + c * y, xyz[:, 2]], dim=-1)
+        ch, sh = math.cos(theta / 2), math.sin(theta / 2)
+        w, qx, qy, qz = quats.unbind(-1)
+        quats = torch.stack(
+            [ch * w - sh * qz, ch * qx - sh * qy, ch * qy + sh * qx, ch * qz + sh * w], dim=-1
+        )
+        quats = torch.where(quats[:, :1] < 0, -quats, quats)  # q and -q are one rotation; features keep w ≥ 0
+    if jitter > 0:
+        xyz = xyz + jitter * torch.randn(xyz.shape, generator=generator, dtype=xyz.dtype)
+    return replace(features, xyz=xyz, quats=quats)
+
+
 class SSLDataset(_GaussianViewSet):
     """Self-supervised samples: an object's Gaussians and K distinct random training views."""
 
@@ -249,7 +301,8 @@ class SSLDataset(_GaussianViewSet):
             views = colour_augment(views, generator)
         if self.config.crop_augment > 0:
             views = crop_augment(views, generator, self.config.crop_augment)
-        return SSLSample(self.gaussians(index, generator), views, view_ids, self.label(index), index)
+        gaussians = self.gaussians(index, generator, augment=True)
+        return SSLSample(gaussians, views, view_ids, self.label(index), index)
 
 
 class ClassificationDataset(_GaussianViewSet):

@@ -48,13 +48,15 @@ class MetricRow:
     step: int
     """Optimiser steps taken so far."""
     loss: float
-    """L = L_cv + β·L_cm."""
+    """L = L_cv + β·L_cm (+ γ·L_nce)."""
     triplet: float
     """The cross-view triplet loss L_cv."""
     correspondence: float
     """The cross-modality correspondence loss L_cm."""
     cm_accuracy: float
     """Correspondence accuracy of the fusion head on the batch's pairs."""
+    infonce: float
+    """The symmetric InfoNCE term L_nce (0 when infonce_weight is 0)."""
     lr: float
     seconds: float
     """Wall time of the step (or of the validation pass)."""
@@ -80,6 +82,11 @@ class SSLConfig:
     """Weight β of the correspondence loss (study: 3)."""
     margin: float = 0.5
     """Triplet margin (on L2-normalised embeddings unless model.normalise_embeddings is false)."""
+    infonce_weight: float = 0.0
+    """Weight γ of a symmetric InfoNCE term between views and their object's Gaussians with in-batch
+    negatives (0: the study's losses only). Needs equal embedding widths: set model.projection_dim."""
+    temperature: float = 0.1
+    """InfoNCE softmax temperature."""
     pair_mode: Literal["balanced", "study"] = "balanced"
     """Correspondence pairs: 'balanced' (1:1) or 'study' (2:1 positives, an always-yes head scores 66.7 %)."""
     optimiser: Literal["sgd", "adam"] = "sgd"
@@ -134,6 +141,11 @@ class SSLTrainer:
             raise ValueError("batch_size and sample.views_per_sample must both be ≥ 2 (triplets need them)")
         if config.pair_mode not in PAIR_MODES:
             raise ValueError(f"unknown pair_mode {config.pair_mode!r}; expected one of {PAIR_MODES}")
+        if config.infonce_weight > 0 and config.model.projection_dim <= 0:
+            raise ValueError(
+                "infonce_weight > 0 compares image and Gaussian embeddings directly: set "
+                "model.projection_dim > 0 so both sides share one width"
+            )
         self.config, self.show_progress = config, show_progress
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
@@ -190,6 +202,8 @@ class SSLTrainer:
                 self.config.margin,
                 self.config.model.normalise_embeddings,
                 generator,
+                self.config.infonce_weight,
+                self.config.temperature,
             )
 
     def train_step(self, batch) -> MetricRow:
@@ -265,6 +279,7 @@ def _row(split: str, position: TrainPosition, out: SSLLossOutput, lr: float, sec
         triplet=round(float(out.triplet.detach()), 6),
         correspondence=round(float(out.correspondence.detach()), 6),
         cm_accuracy=round(float(out.correspondence_accuracy.detach()), 4),
+        infonce=round(float(out.infonce.detach()), 6),
         lr=lr,
         seconds=round(seconds, 3),
     )
@@ -296,7 +311,7 @@ class _MetricLog:
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, METRIC_FIELDS).writerow(dataclasses.asdict(row))
         if self.tb is not None:
-            for key in ("loss", "triplet", "correspondence", "cm_accuracy", "lr"):
+            for key in ("loss", "triplet", "correspondence", "cm_accuracy", "infonce", "lr"):
                 self.tb.add_scalar(f"{row.split}/{key}", getattr(row, key), row.step)
 
 

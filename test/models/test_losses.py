@@ -13,6 +13,7 @@ from gs_perception.models.image_encoder import ImageEncoder, ImageEncoderConfig
 from gs_perception.models.losses import (
     Pairs,
     correspondence_loss,
+    info_nce,
     make_pairs,
     ssl_losses,
     triplet_loss,
@@ -158,3 +159,39 @@ def test_a_few_optimiser_steps_lower_the_total_loss():
     (total_first, corr_first), (total_last, corr_last) = history[0], history[-1]
     assert total_last < 0.6 * total_first, history
     assert corr_last < corr_first - 0.01, history  # the fusion head learns too, not only the triplet term
+
+
+def test_info_nce_matches_a_per_row_softmax_and_rewards_alignment():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    t = 0.2
+    # The slow twin: each row's softmax over the other modality, both directions, by hand.
+    an, bn = (x / x.norm(dim=-1, keepdim=True) for x in (a, b))
+    expected = 0.0
+    for i in range(5):
+        row = torch.stack([an[i] @ bn[j] / t for j in range(5)])
+        col = torch.stack([bn[i] @ an[j] / t for j in range(5)])
+        expected += -torch.log_softmax(row, 0)[i] - torch.log_softmax(col, 0)[i]
+    torch.testing.assert_close(info_nce(a, b, t), expected / 10)
+    torch.testing.assert_close(info_nce(a, b, t), info_nce(b, a, t))  # symmetric
+    assert info_nce(a, a, 0.05) < 0.01 < math.log(5) - 0.5 < info_nce(a, b, t) + 1.0
+    with pytest.raises(ValueError, match="B ≥ 2"):
+        info_nce(a[:1], b[:1], t)
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce(a, b, 0.0)
+
+
+def test_ssl_losses_add_gamma_infonce_over_views():
+    g = torch.Generator().manual_seed(1)
+    head = FusionHead(8, 8, hidden=16).eval()
+    image_emb, gaussian_emb = torch.randn(4 * 3, 8, generator=g), torch.randn(4, 8, generator=g)
+    pairs = make_pairs(4, 3, generator=g)
+    off = ssl_losses(image_emb, gaussian_emb, head, pairs, 0.3, 0.5, True, torch.Generator().manual_seed(2))
+    on = ssl_losses(
+        image_emb, gaussian_emb, head, pairs, 0.3, 0.5, True, torch.Generator().manual_seed(2), 0.7, 0.1
+    )
+    assert float(off.infonce) == 0.0
+    per_view = image_emb.view(4, 3, 8)
+    expected = torch.stack([info_nce(per_view[:, v], gaussian_emb, 0.1) for v in range(3)]).mean()
+    torch.testing.assert_close(on.infonce, expected)
+    torch.testing.assert_close(on.total, off.total + 0.7 * expected)

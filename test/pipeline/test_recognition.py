@@ -21,10 +21,10 @@ def _sphere(centre: tuple[float, float, float], radius: float, n: int = 800) -> 
     return cloud
 
 
-def _recogniser(views: ViewSpec | None = None, num_views: int = 3) -> Recogniser:
+def _recogniser(views: ViewSpec | None = None, num_views: int = 0) -> Recogniser:
     spec = types.SimpleNamespace(
         num_points=256, sh_degree=0, sampling="fps", image_size=(48, 48), background=(1.0, 1.0, 1.0),
-        views=ViewSpec() if views is None else views,
+        views=ViewSpec(pool=3) if views is None else views,
     )  # fmt: skip
     return Recogniser(types.SimpleNamespace(feature_spec=spec), RecognitionConfig(num_views=num_views))
 
@@ -57,6 +57,8 @@ def test_memory_views_follow_the_bundles_view_camera_and_pool():
     # From 6 radii: angular radius asin(1/6) = 9.6° of the 20° half-field, ≈ 46 % of the width.
     expected = math.tan(math.asin(1 / 6)) / math.tan(math.radians(20))
     assert _silhouette_width(views) == pytest.approx(expected, abs=0.08)
-    assert _recogniser(far, num_views=16).canonical_views(sphere).shape[0] == 16
+    with pytest.warns(RuntimeWarning, match="num_views=16 differs from the 5 views the bundle's probe"):
+        other_pool = _recogniser(far, num_views=16)
+    assert other_pool.canonical_views(sphere).shape[0] == 16
     with pytest.raises(ValueError, match="num_views=17, but the bundle's view spiral has 16 cameras"):
         _recogniser(far, num_views=17)

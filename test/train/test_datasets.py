@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from gs_perception.core.features import FeatureConfig
+from gs_perception.core.features import FeatureConfig, GaussianFeatures
 from gs_perception.core.fit import FitConfig
+from gs_perception.core.projection import quat_to_rotmat
 from gs_perception.data.feature_cache import read_feature_cache
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
@@ -20,6 +21,7 @@ from gs_perception.train.datasets import (
     SSLDataset,
     collate,
     crop_augment,
+    gaussian_augment,
 )
 
 CONFIG = DatasetConfig(
@@ -134,3 +136,62 @@ def test_crop_augment_keeps_shape_and_zero_strength_is_identity():
     assert torch.allclose(crop_augment(flat, torch.Generator().manual_seed(1), 0.5), flat)
     with pytest.raises(ValueError, match="crop strength"):
         crop_augment(views, torch.Generator(), 1.0)
+
+
+def random_features(n: int = 50, seed: int = 0) -> GaussianFeatures:
+    g = torch.Generator().manual_seed(seed)
+    quats = torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=-1)
+    quats = torch.where(quats[:, :1] < 0, -quats, quats)
+    return GaussianFeatures(
+        xyz=torch.rand(n, 3, generator=g) - 0.5, scales=torch.rand(n, 3, generator=g) * 0.1, quats=quats,
+        opacity=torch.rand(n, generator=g), rgb=torch.rand(n, 3, generator=g), sh_rest=torch.zeros(n, 0, 3),
+        centre=torch.zeros(3), radius=1.0,
+    )  # fmt: skip
+
+
+def test_gaussian_yaw_turns_positions_and_rotations_together():
+    """The quaternion update against its slow twin: rotation matrices turned by the same R_z(θ)."""
+    f = random_features()
+    out = gaussian_augment(f, torch.Generator().manual_seed(3), yaw=True, jitter=0.0)
+    # θ from the positions (the z column and the lengths stay; the turn is one rigid rotation).
+    assert torch.equal(out.xyz[:, 2], f.xyz[:, 2])
+    torch.testing.assert_close(out.xyz.norm(dim=-1), f.xyz.norm(dim=-1))
+    theta = torch.atan2(out.xyz[0, 1], out.xyz[0, 0]) - torch.atan2(f.xyz[0, 1], f.xyz[0, 0])
+    c, s = torch.cos(theta), torch.sin(theta)
+    Rz = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    torch.testing.assert_close(out.xyz, f.xyz @ Rz.T, atol=1e-6, rtol=0)
+    torch.testing.assert_close(quat_to_rotmat(out.quats), Rz @ quat_to_rotmat(f.quats), atol=1e-5, rtol=0)
+    assert (out.quats[:, 0] >= 0).all() and torch.allclose(out.quats.norm(dim=-1), torch.ones(len(f)))
+    for name in ("scales", "opacity", "rgb"):
+        assert torch.equal(getattr(out, name), getattr(f, name)), name
+    assert torch.equal(f.xyz, random_features().xyz), "the input must not change"
+
+
+def test_gaussian_jitter_and_determinism():
+    f = random_features(4000)
+    a = gaussian_augment(f, torch.Generator().manual_seed(0), yaw=False, jitter=0.02)
+    b = gaussian_augment(f, torch.Generator().manual_seed(0), yaw=False, jitter=0.02)
+    assert torch.equal(a.xyz, b.xyz) and torch.equal(a.quats, f.quats)
+    assert abs(float((a.xyz - f.xyz).std()) - 0.02) < 0.002
+    off = gaussian_augment(f, torch.Generator().manual_seed(0), yaw=False, jitter=0.0)
+    assert torch.equal(off.xyz, f.xyz)
+    with pytest.raises(ValueError, match="sh"):
+        SampleConfig(gaussian_yaw=True, feature_groups=("xyz", "sh"))
+    with pytest.raises(ValueError, match="gaussian_jitter"):
+        SampleConfig(gaussian_jitter=-0.1)
+
+
+def test_ssl_samples_augment_gaussians_only_when_asked(root):
+    plain = SSLDataset(root, "train", SampleConfig(num_points=32, feature_groups=("xyz", "rot")))
+    turned = SSLDataset(
+        root, "train", SampleConfig(num_points=32, feature_groups=("xyz", "rot"), gaussian_yaw=True)
+    )
+    a, b = plain[0], turned[0]
+    assert torch.equal(a.views, b.views) and torch.equal(a.view_ids, b.view_ids)
+    assert not torch.allclose(a.gaussians, b.gaussians)
+    torch.testing.assert_close(a.gaussians[:, :3].norm(dim=-1), b.gaussians[:, :3].norm(dim=-1))
+    # Classification (probe) samples are never augmented.
+    probe = ClassificationDataset(
+        root, "train", SampleConfig(num_points=32, feature_groups=("xyz", "rot"), gaussian_yaw=True)
+    )
+    assert torch.equal(probe[0].gaussians, ClassificationDataset(root, "train", plain.config)[0].gaussians)

@@ -108,3 +108,16 @@ def test_bad_settings_are_refused(dataset, tmp_path):
         train_ssl(_config(dataset, tmp_path / "x", pair_mode="3:1"), show_progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         train_ssl(_config(dataset, tmp_path / "x", batch_size=8), show_progress=False)
+
+
+def test_infonce_and_gaussian_augmentation_train_and_log(dataset, tmp_path):
+    model = dataclasses.replace(_config(dataset, "").model, projection_dim=16)
+    sample = dataclasses.replace(_config(dataset, "").sample, gaussian_yaw=True, gaussian_jitter=0.01)
+    config = _config(dataset, tmp_path / "nce", model=model, sample=sample, infonce_weight=1.0, batch_size=4)
+    trainer = SSLTrainer(config, show_progress=False)
+    batch = collate([trainer.train_set[i] for i in range(4)])
+    rows = [trainer.train_step(batch) for _ in range(8)]
+    assert rows[0].infonce > 0 and rows[-1].infonce < rows[0].infonce
+    assert rows[-1].loss < rows[0].loss
+    with pytest.raises(ValueError, match="projection_dim"):
+        SSLTrainer(_config(dataset, tmp_path / "x", infonce_weight=1.0), show_progress=False)
