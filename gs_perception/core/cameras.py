@@ -163,13 +163,45 @@ def spiral_poses(
     """
     i = torch.arange(n_views, dtype=torch.float64)
     frac = i / max(n_views - 1, 1)
-    elev = torch.deg2rad(elevation_range[0] + frac * (elevation_range[1] - elevation_range[0]))
-    azim = math.radians(azimuth_offset) + 2.0 * math.pi * turns * i / max(n_views, 1)
+    elev = elevation_range[0] + frac * (elevation_range[1] - elevation_range[0])
+    azim = azimuth_offset + 360.0 * turns * i / max(n_views, 1)
+    return orbit_poses(azim, elev, radius, target)
+
+
+GOLDEN_ANGLE_DEG = 180.0 * (3.0 - math.sqrt(5.0))
+"""137.5°: successive azimuths this far apart never line up, however many there are."""
+
+
+def golden_poses(
+    n_views: int,
+    radius: float,
+    elevation_range: tuple[float, float] = (-20.0, 60.0),
+    target: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    azimuth_offset: float = 0.0,
+) -> Tensor:
+    """Cameras spread over azimuth and elevation alike, all looking at ``target``: camera k at azimuth
+    ``azimuth_offset + k·137.5°`` (the golden angle) and elevation at the centre of the k-th of ``n_views``
+    equal slices of ``elevation_range``. Even 4 cameras see the object from 4 sides and 4 heights (a
+    2-turn spiral puts 4 cameras on 2 azimuths).
+
+    Args: as :func:`spiral_poses`. Returns: [n_views, 4, 4] ``T_world_cam``, OpenCV camera axes.
+    """
+    i = torch.arange(n_views, dtype=torch.float64)
+    elev = elevation_range[0] + (i + 0.5) / max(n_views, 1) * (elevation_range[1] - elevation_range[0])
+    return orbit_poses(azimuth_offset + GOLDEN_ANGLE_DEG * i, elev, radius, target)
+
+
+def orbit_poses(
+    azimuth_deg: Tensor, elevation_deg: Tensor, radius: float, target: tuple[float, float, float]
+) -> Tensor:
+    """Cameras at the given azimuths and elevations (degrees; z up, azimuth 0 on +x) on a sphere of
+    ``radius`` around ``target``, looking at it. [n] and [n] → [n, 4, 4] ``T_world_cam`` (OpenCV axes)."""
+    azim, elev = torch.deg2rad(azimuth_deg.double()), torch.deg2rad(elevation_deg.double())
     offset = torch.stack(
         [torch.cos(elev) * torch.cos(azim), torch.cos(elev) * torch.sin(azim), torch.sin(elev)], dim=-1
     )
     tgt = torch.tensor(target, dtype=torch.float64)
-    return look_at((tgt + radius * offset).float(), tgt.float().expand(n_views, 3))
+    return look_at((tgt + radius * offset).float(), tgt.float().expand(len(azim), 3))
 
 
 @dataclass

@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ import trimesh
 from PIL import Image
 from torch import Tensor
 
-from gs_perception.core.cameras import Intrinsics, opencv_to_opengl, spiral_poses
+from gs_perception.core.cameras import Intrinsics, golden_poses, opencv_to_opengl, spiral_poses
+from gs_perception.core.choices import check_choices
 from gs_perception.data.meshes import DEFAULT_GREY, check_mesh, normalise_to_unit_sphere
 
 # PyOpenGL picks its platform once, at its first import: set it before any lazy `import pyrender`.
@@ -48,6 +50,9 @@ class ViewRenderConfig:
     """Number of training views on the spiral."""
     n_test: int = 4
     """Number of held-out test views (see :meth:`poses` for how they avoid the training poses)."""
+    test_layout: Literal["golden", "spiral"] = "golden"
+    """Held-out cameras: 'golden' spreads them over azimuth and elevation alike; 'spiral' (datasets made
+    before it) puts them on the training spiral's family, which with 4 views and 2 turns is 2 azimuths."""
     radius: float = 3.0
     """Camera distance from the object's centre in metres (the object fits in the unit sphere)."""
     elevation_range: tuple[float, float] = (-15.0, 60.0)
@@ -70,6 +75,9 @@ class ViewRenderConfig:
     seed: int = 0
     """Seed for anything random in rendering (the spiral poses and lighting are deterministic today)."""
 
+    def __post_init__(self):
+        check_choices(self)
+
     def intrinsics(self) -> Intrinsics:
         """Pinhole intrinsics of every view."""
         return Intrinsics.from_fov(np.deg2rad(self.fov_deg), self.width, self.height)
@@ -77,14 +85,18 @@ class ViewRenderConfig:
     def poses(self, split: str) -> Tensor:
         """Camera poses of a split. Returns: [n, 4, 4] ``T_world_cam`` (OpenCV axes) looking at the origin.
 
-        Train: ``n_train`` cameras on the study's spiral. Test (held out): ``n_test`` cameras on the same
-        spiral family (same radius, elevation range and turns) with the azimuth shifted by half a training
-        azimuth step, so no test camera shares a training camera's azimuth and viewpoint.
+        Train: ``n_train`` cameras on the study's spiral. Test (held out): ``n_test`` cameras at the same
+        radius and within the same elevation range, starting half a training azimuth step away from the
+        first training camera: with ``test_layout='golden'`` spread over azimuth (golden-angle steps) and
+        elevation (:func:`~gs_perception.core.cameras.golden_poses`); with 'spiral' on a spiral of the
+        training one's turns.
         """
         if split == "train":
             return spiral_poses(self.n_train, self.radius, self.elevation_range, self.turns)
         if split == "test":
             half_step = 180.0 * self.turns / max(self.n_train, 1)
+            if self.test_layout == "golden":
+                return golden_poses(self.n_test, self.radius, self.elevation_range, azimuth_offset=half_step)
             return spiral_poses(
                 self.n_test, self.radius, self.elevation_range, self.turns, azimuth_offset=half_step
             )

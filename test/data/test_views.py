@@ -138,3 +138,27 @@ def test_write_nerf_synthetic_layout_and_determinism(tmp_path: Path):
     assert meta["frames"][1]["mask_path"] == "mask/test/r_001.png"
     ply = trimesh.load(first / "mesh.ply")
     assert np.linalg.norm(ply.vertices, axis=1).max() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_held_out_cameras_spread_over_azimuth_and_elevation():
+    """4 golden-layout test cameras: 4 azimuths at least 40° apart, 4 elevations across the range, none on
+    a training camera; the old 'spiral' layout (2 azimuths for 4 views, 2 turns) is still available."""
+    config = ViewRenderConfig(n_train=16, n_test=4)
+
+    def angles(poses):
+        eye = poses[:, :3, 3].double()
+        azimuth = torch.rad2deg(torch.atan2(eye[:, 1], eye[:, 0])) % 360
+        elevation = torch.rad2deg(torch.asin(eye[:, 2] / eye.norm(dim=-1)))
+        return azimuth, elevation
+
+    azimuth, elevation = angles(config.poses("test"))
+    gaps = (azimuth[:, None] - azimuth[None, :]).abs() % 360
+    gaps = torch.minimum(gaps, 360 - gaps) + 360 * torch.eye(4)
+    assert gaps.min() > 40
+    assert elevation.min() > -15 and elevation.max() < 60 and elevation.max() - elevation.min() > 40
+    train_eyes = config.poses("train")[:, :3, 3]
+    assert torch.cdist(config.poses("test")[:, :3, 3], train_eyes).min() > 0.3
+    old_azimuth, _ = angles(ViewRenderConfig(n_train=16, n_test=4, test_layout="spiral").poses("test"))
+    assert len(set(((old_azimuth / 10).round() % 36).tolist())) == 2  # 10° bins
+    with pytest.raises(ValueError, match="test_layout"):
+        ViewRenderConfig(test_layout="grid")
