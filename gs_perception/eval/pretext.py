@@ -1,4 +1,5 @@
-"""Pretext-task metrics: cross-modality (CM) correspondence and paired distances between view embeddings.
+"""Pretext-task metrics: cross-modality (CM) correspondence, its same-class negatives, and paired distances
+between view embeddings.
 
 The study reported CM accuracy on pairs with positives : negatives = 2 : 1, where a head that always says
 "same object" already scores 66.7 %; :class:`CorrespondenceMetrics` therefore also carries the balanced
@@ -170,3 +171,80 @@ def paired_distances(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = float(np.float64(nm) / np.float64(pm))
     return PairedDistances(pm, ps, nm, ns, ratio, len(pos), len(neg))
+
+
+@dataclass(frozen=True)
+class SameClassPairs:
+    """(image, Gaussian) pairs whose negatives come from the same class, indexed like ``make_pairs``'s.
+
+    The study's negatives are mostly other-class objects, so its correspondence accuracy largely measures
+    category matching; with same-class negatives a head has to tell this chair from another chair.
+
+    Attributes:
+        image_index: [P] int64 rows into the ``[O·V, D]`` image embeddings (object · V + view).
+        gaussian_index: [P] int64 rows into the ``[O, D']`` Gaussian embeddings.
+        target: [P] int64, 1 = same object, 0 = different objects of the same class.
+        unpaired: [U] int64 objects left out entirely because no other object shares their class: they have
+            no negative, and keeping only their positives would tilt the positive share.
+        views_per_object: V, to decode ``image_index``.
+    """
+
+    image_index: np.ndarray
+    gaussian_index: np.ndarray
+    target: np.ndarray
+    unpaired: np.ndarray
+    views_per_object: int
+
+    def __len__(self) -> int:
+        return int(len(self.target))
+
+    @property
+    def image_object(self) -> np.ndarray:
+        """[P] the object each pair's image shows (= ``gaussian_index`` exactly on the positives)."""
+        return self.image_index // self.views_per_object
+
+
+def same_class_pairs(
+    labels, views_per_object: int, negatives_per_object: int | None = None, seed: int = 0
+) -> SameClassPairs:
+    """Correspondence pairs with negatives drawn only from other objects of the same class.
+
+    For each object i with at least one same-class partner: V positives (each of its views with its
+    Gaussians) and ``negatives_per_object`` negatives (a uniformly random view of a uniformly random other
+    object of i's class, drawn with replacement, with i's Gaussians). The other-class pairs of
+    :func:`gs_perception.models.losses.make_pairs` stay available unchanged; score both and compare.
+
+    Args:
+        labels: [O] class label of each object.
+        views_per_object: V (≥ 1).
+        negatives_per_object: Negatives per object; None = V (balanced, 1:1), 1 = the study's V:1.
+        seed: Seed of the draw (same seed, same pairs).
+
+    Returns:
+        :class:`SameClassPairs`: positives first, then negatives, each in ascending object order.
+    """
+    labels = as_numpy(labels).reshape(-1)
+    v = int(views_per_object)
+    k = v if negatives_per_object is None else int(negatives_per_object)
+    if v < 1 or k < 1:
+        raise ValueError(f"views_per_object and negatives_per_object must be ≥ 1, got {v} and {k}")
+    rng = np.random.default_rng(seed)
+    other = np.full((len(labels), k), -1, dtype=np.int64)  # [O, k] negative objects; -1 = unpaired
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < 2:
+            continue
+        # Draw among the m - 1 others and skip over the own position: uniform, never the object itself.
+        r = rng.integers(0, len(members) - 1, size=(len(members), k))
+        other[members] = members[r + (r >= np.arange(len(members))[:, None])]
+    paired = other[:, 0] >= 0
+    obj, other = np.flatnonzero(paired), other[paired]
+    views = rng.integers(0, v, size=other.shape)
+    pos_image = (obj[:, None] * v + np.arange(v)).reshape(-1)
+    return SameClassPairs(
+        image_index=np.concatenate([pos_image, (other * v + views).reshape(-1)]).astype(np.int64),
+        gaussian_index=np.concatenate([np.repeat(obj, v), np.repeat(obj, k)]).astype(np.int64),
+        target=np.concatenate([np.ones(len(obj) * v), np.zeros(len(obj) * k)]).astype(np.int64),
+        unpaired=np.flatnonzero(~paired).astype(np.int64),
+        views_per_object=v,
+    )

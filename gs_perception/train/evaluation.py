@@ -7,12 +7,19 @@ For every SSL run (one per seed) the frozen encoders embed the train, val and te
   ROC-AUC (the study's 95.2 % sits next to an always-yes baseline of 66.7 %); mean Euclidean distance of
   positive (same object) and negative view pairs on raw embeddings, as the study reported them.
 - **Linear probes** (linear SVM, C chosen on the validation split, scored on test) with 100 % and 50 % of
-  the training labels: Gaussian embeddings; image embeddings max-pooled over 1, 4, … views.
+  the training labels: Gaussian embeddings; image embeddings max-pooled over 1, 4, … views — a seeded random
+  subset of each object's views (run i uses seed i, for the label subsets and the SVM too), all of them at
+  the largest count.
+- **Controls** (train/controls.py), probed the same way: untrained encoders of the same architecture, and
+  the hand-made shape descriptor of the Gaussians; for cross-modality, a head trained on frozen untrained
+  encoders, scored with negatives from any object and from the same class only, and by image→Gaussians
+  retrieval among same-class distractors.
 - **Memory-based vision**: the image probe trained on real views, tested on views rendered from each test
   object's Gaussians at the training poses (the study's "64*") and at held-out poses, next to the real
   held-out views.
 
-Cells are mean ± std over runs. The first run also gives the t-SNE figures and the exported bundle.
+Cells are mean ± std over runs, and in the controls tables the mean with a 95 % bootstrap interval over test
+objects (averaged over runs). The first run also gives the t-SNE figures and the exported bundle.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from ..models.linear_classifier import LinearClassifier
 from ..models.losses import make_pairs
 from .baselines import BaselineConfig, train_mvcnn_baseline, train_point_baseline
 from .checkpoint import load_checkpoint
+from .controls import cross_modal_figures, descriptor_features, train_frozen_head, untrained_model
 from .datasets import ClassificationDataset
 from .embeddings import Embeddings, compute_embeddings
 from .run_figures import MemoryFigures, PairFigures, ProbeFigure, RunFigures, results_markdown
@@ -73,6 +81,11 @@ class EvalConfig:
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
     render: RenderConfig = RenderConfig()
     """The rasteriser of the memory views."""
+    controls: bool = True
+    """Also evaluate the controls (untrained encoders, the hand-made descriptor, a head on frozen untrained
+    encoders) and report 95 % bootstrap intervals."""
+    control_head_steps: int = 300
+    """Training steps of the fusion head on frozen untrained encoders (Adam, 32 objects per step)."""
 
 
 def load_run(run: str | Path, device: torch.device) -> tuple[DualEncoder, SSLConfig]:
@@ -85,14 +98,16 @@ def load_run(run: str | Path, device: torch.device) -> tuple[DualEncoder, SSLCon
     return model.to(device).eval(), config
 
 
-def _split_embeddings(model, config: SSLConfig, eval_config: EvalConfig, device) -> dict[str, Embeddings]:
+def _split_embeddings(
+    model, config: SSLConfig, eval_config: EvalConfig, device, heldout: bool = True
+) -> dict[str, Embeddings]:
     sample = config.sample
     return {
         split: compute_embeddings(
             model,
             ClassificationDataset(config.dataset, split, sample),
             memory=eval_config.memory and split == "test",
-            heldout=split == "test",
+            heldout=heldout and split == "test",
             device=device,
             render=eval_config.render,
         )
@@ -125,9 +140,11 @@ def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> RunFig
 
 
 def _probe(train_x, train_y, val_x, val_y, test_x, test_y, fraction: float, seed: int = 0):
+    """A linear probe on a (seeded, class-stratified) share of the training labels, and its per-object
+    test correctness [N] (0/1)."""
     keep = label_subset(train_y, fraction, seed) if fraction < 1.0 else np.arange(len(train_y))
     probe = fit_linear_probe(train_x[keep], train_y[keep], val_x, val_y, seed=seed)
-    return probe, probe.accuracy(test_x, test_y)
+    return probe, (probe.predict(test_x) == test_y).astype(int)
 
 
 @dataclass
@@ -138,28 +155,50 @@ class BundleProbe:
     pool: int
 
 
-def _probes(e: dict[str, Embeddings], config: EvalConfig, figures: RunFigures) -> BundleProbe | None:
-    """Add every linear probe's test accuracy (and the memory views') to ``figures``; return the 100 %-label
-    image probe on the most views (for the bundle)."""
+def _figure(source, features, views, fraction, correct) -> ProbeFigure:
+    return ProbeFigure(features, views, fraction, float(np.mean(correct)), correct.tolist(), source)
+
+
+def probe_figures(
+    e: dict[str, Embeddings], config: EvalConfig, seed: int, source: str = "ssl"
+) -> list[ProbeFigure]:
+    """Every linear probe's test accuracy on one source of embeddings: Gaussians, and image pools of each
+    view count (seeded random subsets below all views)."""
     tr, va, te = e["train"], e["val"], e["test"]
-    image_probe = None
-    counts = [c for c in config.view_counts if c <= tr.views.shape[1]]
+    figures, n = [], tr.views.shape[1]
     for fraction in config.label_fractions:
-        _, accuracy = _probe(
-            tr.gaussians, tr.labels, va.gaussians, va.labels, te.gaussians, te.labels, fraction
-        )
-        figures.probes.append(ProbeFigure("gaussians", 0, fraction, accuracy))
-        for count in counts:
-            pooled = [pool_views(x.views, count) for x in (tr, va, te)]
-            probe, accuracy = _probe(
-                pooled[0], tr.labels, pooled[1], va.labels, pooled[2], te.labels, fraction
-            )
-            figures.probes.append(ProbeFigure("views", count, fraction, accuracy))
-            if count == max(counts) and fraction == 1.0:
-                image_probe = BundleProbe(probe, count)
-    if te.memory_train is not None:
-        figures.memory = _memory_figures(tr, va, te)
-    return image_probe
+        xs = (tr.gaussians, tr.labels, va.gaussians, va.labels, te.gaussians, te.labels)
+        figures.append(_figure(source, "gaussians", 0, fraction, _probe(*xs, fraction, seed)[1]))
+        for count in [c for c in config.view_counts if c <= n]:
+            pooled = [pool_views(x.views, count, seed=None if count == n else seed) for x in (tr, va, te)]
+            xs = (pooled[0], tr.labels, pooled[1], va.labels, pooled[2], te.labels)
+            figures.append(_figure(source, "views", count, fraction, _probe(*xs, fraction, seed)[1]))
+    return figures
+
+
+def descriptor_figures(config: SSLConfig, eval_config: EvalConfig, seed: int) -> list[ProbeFigure]:
+    """Probes on the hand-made descriptor of each object's Gaussians, as given and yaw-invariant."""
+    figures = []
+    sets = {s: ClassificationDataset(config.dataset, s, config.sample) for s in ("train", "val", "test")}
+    labels = {s: np.array([d.label(i) for i in range(len(d))]) for s, d in sets.items()}
+    for source, invariant in (("descriptor", False), ("descriptor_yaw", True)):
+        x = {s: descriptor_features(d, invariant) for s, d in sets.items()}
+        for fraction in eval_config.label_fractions:
+            xs = (x["train"], labels["train"], x["val"], labels["val"], x["test"], labels["test"])
+            figures.append(_figure(source, "gaussians", 0, fraction, _probe(*xs, fraction, seed)[1]))
+    return figures
+
+
+def _bundle_probe(e: dict[str, Embeddings], config: EvalConfig) -> BundleProbe | None:
+    """The exported image probe: all labels, pools of the first ``count`` views (the largest count), which
+    is what online recognition renders (the first poses of the bundle's spiral)."""
+    tr, va, te = e["train"], e["val"], e["test"]
+    counts = [c for c in config.view_counts if c <= tr.views.shape[1]]
+    if not counts:
+        return None
+    pooled = [pool_views(x.views, max(counts)) for x in (tr, va, te)]
+    probe, _ = _probe(pooled[0], tr.labels, pooled[1], va.labels, pooled[2], te.labels, 1.0)
+    return BundleProbe(probe, max(counts))
 
 
 def _memory_figures(tr: Embeddings, va: Embeddings, te: Embeddings) -> MemoryFigures:
@@ -209,12 +248,17 @@ def evaluate(config: EvalConfig) -> EvalResult:
         model, ssl_config = load_run(run, device)
         embeddings = _split_embeddings(model, ssl_config, config, device)
         figures = _pretext(model, embeddings["test"], config.pair_draws, device)
-        image_probe = _probes(embeddings, config, figures)
+        figures.probes = probe_figures(embeddings, config, seed=i)
+        if embeddings["test"].memory_train is not None:
+            figures.memory = _memory_figures(*(embeddings[s] for s in ("train", "val", "test")))
+        if config.controls:
+            _add_controls(figures, model, embeddings, ssl_config, config, seed=i, device=device)
         figures.supervised = _baselines(ssl_config.dataset, config, seed=i)
         per_run.append(figures)
         if i == 0 and config.tsne:
             _tsne(embeddings, ssl_config, out)
-        if i == 0 and config.bundle and image_probe is not None:
+        image_probe = _bundle_probe(embeddings, config) if i == 0 and config.bundle else None
+        if image_probe is not None:
             bundle_path = _export(out / "bundle.pt", model, ssl_config, image_probe, run)
     metrics_json = out / "metrics.json"
     metrics = [dataclasses.asdict(r) for r in per_run]
@@ -225,6 +269,23 @@ def evaluate(config: EvalConfig) -> EvalResult:
         results_markdown(per_run, c.runs, c.view_counts, c.label_fractions, c.baseline.point_arch)
     )
     return EvalResult(per_run, results_md, metrics_json, bundle_path)
+
+
+def _add_controls(figures: RunFigures, model, embeddings, ssl_config, config: EvalConfig, seed: int, device):
+    """The controls of one run (train/controls.py): probes on untrained encoders and on the hand-made
+    descriptor; cross-modality of the run's head and of a head on frozen untrained encoders."""
+    untrained = untrained_model(model, seed).to(device)
+    plain = dataclasses.replace(config, memory=False)
+    e = _split_embeddings(untrained, ssl_config, plain, device, heldout=False)
+    figures.probes += probe_figures(e, config, seed, source="untrained")
+    figures.probes += descriptor_figures(ssl_config, config, seed)
+    model, untrained = model.cpu(), untrained.cpu()
+    head = train_frozen_head(untrained, e["train"], steps=config.control_head_steps, seed=seed)
+    figures.cross_modal = [
+        cross_modal_figures(model, model.head, embeddings["test"], "ssl", seed),
+        cross_modal_figures(untrained, head, e["test"], "untrained", seed),
+    ]
+    model.to(device)
 
 
 BASELINES = {"pointnet": train_point_baseline, "mvcnn": train_mvcnn_baseline}

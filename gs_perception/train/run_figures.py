@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
+from ..eval.stats import bootstrap_over_runs
 from ..eval.tables import format_mean_std, markdown_table
 
 
@@ -33,6 +36,38 @@ class ProbeFigure:
     labels: float
     """Share of the training labels the probe saw."""
     accuracy: float
+    correct: list[int] = field(default_factory=list)
+    """[N] 1 where the probe got the test object right (the bootstrap intervals resample these)."""
+    source: str = "ssl"
+    """Whose features: 'ssl' (the run), 'untrained' (same architecture, random init), 'descriptor' or
+    'descriptor_yaw' (the hand-made shape descriptor of the Gaussians, as given or yaw-invariant)."""
+
+
+@dataclass
+class CrossModalFigures:
+    """Cross-modality on the test split, for one source of features and head (train/controls.py).
+
+    Attributes:
+        source: 'ssl' (the run's encoders and head) or 'untrained' (frozen untrained encoders, head trained).
+        balanced_accuracy: Balanced pairs, negatives from any other object (mostly other classes).
+        same_class_balanced_accuracy: Balanced pairs whose negatives share the object's class.
+        same_class_auc: ROC-AUC on those pairs.
+        recall_at_1, recall_at_5: Image (view 0) → Gaussians retrieval by the head's score among up to
+            nine same-class distractors.
+        chance_at_1, chance_at_5: What a random ranking scores on the same galleries.
+        hits_at_1, hits_at_5: [O] per-query 0/1 (the bootstrap intervals resample these).
+    """
+
+    source: str
+    balanced_accuracy: float
+    same_class_balanced_accuracy: float
+    same_class_auc: float
+    recall_at_1: float
+    recall_at_5: float
+    chance_at_1: float
+    chance_at_5: float
+    hits_at_1: list[int]
+    hits_at_5: list[int]
 
 
 @dataclass
@@ -63,13 +98,22 @@ class RunFigures:
     memory: MemoryFigures | None = None
     supervised: dict[str, float] = field(default_factory=dict)
     """Test accuracy of each supervised baseline, by name."""
+    cross_modal: list[CrossModalFigures] = field(default_factory=list)
+    """The run's head and the frozen-untrained control on harder pairs and retrieval (with controls)."""
 
-    def probe(self, features: str, views: int, labels: float) -> float | None:
-        """The accuracy of one probe, or None when it was not measured."""
+    def probe_figure(
+        self, features: str, views: int, labels: float, source: str = "ssl"
+    ) -> ProbeFigure | None:
+        """One probe's figure, or None when it was not measured."""
         for p in self.probes:
-            if (p.features, p.views, p.labels) == (features, views, labels):
-                return p.accuracy
+            if (p.features, p.views, p.labels, p.source) == (features, views, labels, source):
+                return p
         return None
+
+    def probe(self, features: str, views: int, labels: float, source: str = "ssl") -> float | None:
+        """The accuracy of one probe, or None when it was not measured."""
+        figure = self.probe_figure(features, views, labels, source)
+        return None if figure is None else figure.accuracy
 
 
 def _cell(values: Sequence[float | None], percent: bool = False) -> str:
@@ -132,6 +176,65 @@ def _baseline_table(runs: list[RunFigures], point_arch: str) -> str:
     return markdown_table(["model", "accuracy"], rows)
 
 
+CONTROL_SOURCES = {
+    "ssl": "self-supervised (this run)",
+    "untrained": "untrained encoders",
+    "descriptor": "hand-made descriptor",
+    "descriptor_yaw": "hand-made descriptor, yaw-invariant",
+}
+
+
+def _interval(rows: Sequence[Sequence[int]]) -> str:
+    """Mean over runs with a 95 % bootstrap interval over test objects, from per-run 0/1 rows [R][N]."""
+    rows = [r for r in rows if r]
+    if not rows or len({len(r) for r in rows}) != 1:
+        return "–"
+    return bootstrap_over_runs(np.asarray(rows, dtype=float)).format(percent=True)
+
+
+def _controls_table(
+    runs: list[RunFigures], view_counts: Sequence[int], label_fractions: Sequence[float]
+) -> str:
+    """Probe accuracy of every source side by side: the run's features against the controls."""
+    named = [("gaussians", 0, "Gaussians")] + [
+        ("views", n, f"images, {n} view{'s' * (n > 1)}") for n in view_counts
+    ]
+    sources = [s for s in CONTROL_SOURCES if any(p.source == s for p in runs[0].probes)]
+    rows = []
+    for kind, n, title in named:
+        for f in label_fractions:
+            cells = []
+            for source in sources:
+                figures = [r.probe_figure(kind, n, f, source) for r in runs]
+                cells.append(_interval([fig.correct for fig in figures if fig is not None]))
+            if any(c != "–" for c in cells):
+                rows.append([f"{title}, {round(100 * f)}% labels"] + cells)
+    return markdown_table(["probe"] + [CONTROL_SOURCES[s] for s in sources], rows)
+
+
+def _cross_modal_table(runs: list[RunFigures]) -> str:
+    sources = [c.source for c in runs[0].cross_modal]
+    titles = {"ssl": "self-supervised (this run)", "untrained": "head on frozen untrained encoders"}
+    rows = []
+    for key, title in (
+        ("balanced_accuracy", "balanced accuracy, negatives from any object"),
+        ("same_class_balanced_accuracy", "balanced accuracy, same-class negatives"),
+        ("same_class_auc", "ROC-AUC, same-class negatives"),
+    ):
+        cells = [
+            _cell([getattr(r.cross_modal[j], key) for r in runs], percent=key != "same_class_auc")
+            for j in range(len(sources))
+        ]
+        rows.append([title] + cells)
+    for k in (1, 5):
+        cells = [
+            _interval([getattr(r.cross_modal[j], f"hits_at_{k}") for r in runs]) for j in range(len(sources))
+        ]
+        chance = _cell([getattr(r.cross_modal[0], f"chance_at_{k}") for r in runs], percent=True)
+        rows.append([f"image→Gaussians recall@{k} among same-class distractors (chance {chance})"] + cells)
+    return markdown_table(["measure"] + [titles.get(s, s) for s in sources], rows)
+
+
 def results_markdown(
     runs: list[RunFigures],
     run_names: Sequence[str],
@@ -155,4 +258,12 @@ def results_markdown(
         ]
     if runs[0].memory is not None:
         parts += ["### Memory-based vision (probe on real views, tested on other views)", _memory_table(runs)]
+    if any(p.source != "ssl" for p in runs[0].probes):
+        parts += [
+            "### Controls: the same probes on features made without the learning (test accuracy, mean over "
+            "runs, [95 % bootstrap interval over test objects])",
+            _controls_table(runs, view_counts, label_fractions),
+        ]
+    if runs[0].cross_modal:
+        parts += ["### Cross-modality against its control (test split)", _cross_modal_table(runs)]
     return "\n\n".join(parts) + "\n"

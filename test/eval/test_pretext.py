@@ -1,4 +1,4 @@
-"""Correspondence metrics and paired distances on hand-made inputs."""
+"""Correspondence metrics, same-class correspondence pairs and paired distances on hand-made inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gs_perception.eval.pretext import correspondence_metrics, paired_distances
+from gs_perception.eval.pretext import correspondence_metrics, paired_distances, same_class_pairs
 
 
 def test_always_yes_head_on_a_3_to_1_mix():
@@ -85,3 +85,48 @@ def test_too_few_views_or_objects_give_nan():
     assert one_view.num_positive == 0 and math.isnan(one_view.positive_mean)
     one_object = paired_distances(np.ones((1, 3, 2)))
     assert one_object.num_negative == 0 and math.isnan(one_object.negative_mean)
+
+
+def test_same_class_negatives_share_the_class_and_show_another_object():
+    labels = np.array([2, 0, 2, 1, 0, 2, 0, 0, 2])  # class 1 has a single member (object 3)
+    v = 3
+    pairs = same_class_pairs(labels, views_per_object=v, seed=4)
+    np.testing.assert_array_equal(pairs.unpaired, [3])
+    paired = np.array([i for i in range(9) if i != 3])
+    pos, neg = pairs.target == 1, pairs.target == 0
+    assert pos.sum() == neg.sum() == len(paired) * v and len(pairs) == 2 * len(paired) * v  # balanced
+    # positives: every view of every paired object, with its own Gaussians, in object order
+    np.testing.assert_array_equal(pairs.image_index[pos], (paired[:, None] * v + np.arange(v)).ravel())
+    np.testing.assert_array_equal(pairs.gaussian_index[pos], np.repeat(paired, v))
+    # negatives: another object of the same class, any of its views; object 3 appears nowhere
+    shown = pairs.image_object[neg]
+    assert (labels[shown] == labels[pairs.gaussian_index[neg]]).all()
+    assert (shown != pairs.gaussian_index[neg]).all() and 3 not in shown
+    assert 3 not in pairs.gaussian_index and set(pairs.image_index[neg] % v) == set(range(v))
+    np.testing.assert_array_equal(pairs.gaussian_index[neg], np.repeat(paired, v))
+
+
+def test_same_class_pairs_are_seeded_and_follow_the_requested_ratio():
+    labels = np.repeat(np.arange(4), 5)
+    a, b = same_class_pairs(labels, 2, seed=0), same_class_pairs(torch.from_numpy(labels), 2, seed=0)
+    for field in ("image_index", "gaussian_index", "target"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert any(
+        not np.array_equal(a.image_index, same_class_pairs(labels, 2, seed=s).image_index) for s in (1, 2, 3)
+    )
+    study = same_class_pairs(labels, 2, negatives_per_object=1, seed=0)
+    assert study.target.mean() == pytest.approx(2 / 3) and len(study.unpaired) == 0
+    # indices fit make_pairs' layout: rows of [O·V, D] image and [O, D'] Gaussian embeddings
+    assert a.image_index.max() < 20 * 2 and a.gaussian_index.max() < 20
+    m = correspondence_metrics(np.where(a.target == 1, 1.0, -1.0), a.target)
+    assert m.accuracy == 1.0 and m.always_yes_accuracy == 0.5
+
+
+def test_only_singleton_classes_give_no_pairs_and_bad_counts_are_refused():
+    none = same_class_pairs(np.array([0, 1, 2]), 2)
+    assert len(none) == 0 and none.image_index.dtype == np.int64
+    np.testing.assert_array_equal(none.unpaired, [0, 1, 2])
+    with pytest.raises(ValueError, match="≥ 1"):
+        same_class_pairs(np.array([0, 0]), 0)
+    with pytest.raises(ValueError, match="≥ 1"):
+        same_class_pairs(np.array([0, 0]), 2, negatives_per_object=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -90,6 +91,22 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     ):
         assert heading in text
     assert " ± " in text  # two seeds → spread
+    # Controls beside the run's features, with per-object correctness behind their intervals.
+    for source in ("ssl", "untrained", "descriptor", "descriptor_yaw"):
+        figure = first.probe_figure("gaussians", 0, 1.0, source)
+        assert len(figure.correct) == 6 and figure.accuracy == np.mean(figure.correct), source
+    assert first.probe("views", 1, 0.5, "untrained") is not None
+    assert [c.source for c in first.cross_modal] == ["ssl", "untrained"]
+    assert all(len(c.hits_at_5) == 6 and c.chance_at_1 == 0.5 for c in first.cross_modal)  # 2 per class
+    for heading in (
+        "Controls",
+        "untrained encoders",
+        "hand-made descriptor",
+        "same-class negatives",
+        "recall@1",
+    ):
+        assert heading in text
+    assert " % [" in text  # bootstrap intervals
     assert json.loads(result.metrics_json.read_text())["runs"] == folders
     for name in ("tsne_images_1view.png", "tsne_images_all_views.png", "tsne_gaussians.png"):
         assert (root / "eval" / name).stat().st_size > 0
