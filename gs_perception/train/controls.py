@@ -69,8 +69,11 @@ def cross_modal_figures(
     logits = _logits(model, head, views, gauss, (balanced.image_index, balanced.gaussian_index))
     any_negative = correspondence_metrics(logits, balanced.target.numpy())
     same = same_class_pairs(test.labels, 2, seed=seed)
-    logits = _logits(model, head, views, gauss, (same.image_index, same.gaussian_index))
-    same_class = correspondence_metrics(logits, same.target)
+    same_auc = same_balanced = float("nan")  # no class with two objects: no same-class negative to draw
+    if len(same.target):
+        logits = _logits(model, head, views, gauss, (same.image_index, same.gaussian_index))
+        metrics = correspondence_metrics(logits, same.target)
+        same_auc, same_balanced = metrics.roc_auc, metrics.balanced_accuracy
     galleries = same_class_galleries(test.labels, RETRIEVAL_DISTRACTORS, seed=seed)
     query = np.repeat(np.arange(o) * 2, galleries.shape[1])  # view 0 of each object against its gallery
     member = np.where(galleries >= 0, galleries, 0).reshape(-1)
@@ -81,8 +84,8 @@ def cross_modal_figures(
     return CrossModalFigures(
         source=source,
         balanced_accuracy=any_negative.balanced_accuracy,
-        same_class_balanced_accuracy=same_class.balanced_accuracy,
-        same_class_auc=same_class.roc_auc,
+        same_class_balanced_accuracy=same_balanced,
+        same_class_auc=same_auc,
         recall_at_1=recall.recall_at(1),
         recall_at_5=recall.recall_at(5),
         chance_at_1=recall.chance[0],

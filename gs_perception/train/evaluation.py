@@ -28,11 +28,13 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from ..config import override_dataclass
+from ..core.choices import check_choices
 from ..core.render import RenderConfig
 from ..core.runtime import resolve_device
 from ..eval.plots import tsne_plot
@@ -81,11 +83,17 @@ class EvalConfig:
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
     render: RenderConfig = RenderConfig()
     """The rasteriser of the memory views."""
+    score_split: Literal["test", "val"] = "test"
+    """The split the figures score: 'val' chooses recipes without reading the test split (probes then pick
+    C by cross-validation on train); 'test' once, at the end, for the recipe chosen on val."""
     controls: bool = True
     """Also evaluate the controls (untrained encoders, the hand-made descriptor, a head on frozen untrained
     encoders) and report 95 % bootstrap intervals."""
     control_head_steps: int = 300
     """Training steps of the fusion head on frozen untrained encoders (Adam, 32 objects per step)."""
+
+    def __post_init__(self):
+        check_choices(self)
 
 
 def load_run(run: str | Path, device: torch.device) -> tuple[DualEncoder, SSLConfig]:
@@ -98,21 +106,37 @@ def load_run(run: str | Path, device: torch.device) -> tuple[DualEncoder, SSLCon
     return model.to(device).eval(), config
 
 
+def _roles(eval_config: EvalConfig) -> dict[str, str | None]:
+    """Which dataset split plays each role: train (probes fit), val (probes' C) and test (scored). With
+    ``score_split='val'`` the val split is scored, C comes from cross-validation on train, and the test
+    split is never read."""
+    if eval_config.score_split == "val":
+        return {"train": "train", "val": None, "test": "val"}
+    return {"train": "train", "val": "val", "test": "test"}
+
+
+def _empty_like(e: Embeddings) -> Embeddings:
+    return Embeddings([], e.labels[:0], e.views[:0], e.gaussians[:0])
+
+
 def _split_embeddings(
     model, config: SSLConfig, eval_config: EvalConfig, device, heldout: bool = True
 ) -> dict[str, Embeddings]:
-    sample = config.sample
-    return {
-        split: compute_embeddings(
+    """Embeddings by role (train, val, test; see :func:`_roles`)."""
+    out = {}
+    for role, split in _roles(eval_config).items():
+        if split is None:
+            continue
+        out[role] = compute_embeddings(
             model,
-            ClassificationDataset(config.dataset, split, sample),
-            memory=eval_config.memory and split == "test",
-            heldout=heldout and split == "test",
+            ClassificationDataset(config.dataset, split, config.sample),
+            memory=eval_config.memory and role == "test",
+            heldout=heldout and role == "test",
             device=device,
             render=eval_config.render,
         )
-        for split in ("train", "val", "test")
-    }
+    out.setdefault("val", _empty_like(out["train"]))
+    return out
 
 
 def _pretext(model: DualEncoder, test: Embeddings, draws: int, device) -> RunFigures:
@@ -179,10 +203,13 @@ def probe_figures(
 def descriptor_figures(config: SSLConfig, eval_config: EvalConfig, seed: int) -> list[ProbeFigure]:
     """Probes on the hand-made descriptor of each object's Gaussians, as given and yaw-invariant."""
     figures = []
-    sets = {s: ClassificationDataset(config.dataset, s, config.sample) for s in ("train", "val", "test")}
-    labels = {s: np.array([d.label(i) for i in range(len(d))]) for s, d in sets.items()}
+    roles = _roles(eval_config)
+    sets = {r: ClassificationDataset(config.dataset, s, config.sample) for r, s in roles.items() if s}
+    labels = {r: np.array([d.label(i) for i in range(len(d))]) for r, d in sets.items()}
+    labels.setdefault("val", labels["train"][:0])
     for source, invariant in (("descriptor", False), ("descriptor_yaw", True)):
-        x = {s: descriptor_features(d, invariant) for s, d in sets.items()}
+        x = {r: descriptor_features(d, invariant) for r, d in sets.items()}
+        x.setdefault("val", x["train"][:0])
         for fraction in eval_config.label_fractions:
             xs = (x["train"], labels["train"], x["val"], labels["val"], x["test"], labels["test"])
             figures.append(_figure(source, "gaussians", 0, fraction, _probe(*xs, fraction, seed)[1]))
@@ -240,6 +267,10 @@ def evaluate(config: EvalConfig) -> EvalResult:
     unknown = set(config.baselines) - set(BASELINES)
     if unknown:
         raise ValueError(f"unknown baselines {sorted(unknown)}; expected some of {sorted(BASELINES)}")
+    if (
+        config.score_split == "val"
+    ):  # the bundle and the baselines (which report test) come from the final run
+        config = dataclasses.replace(config, bundle=False, baselines=())
     device = resolve_device(config.device)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,7 +297,9 @@ def evaluate(config: EvalConfig) -> EvalResult:
     results_md = out / "results.md"
     c = config
     results_md.write_text(
-        results_markdown(per_run, c.runs, c.view_counts, c.label_fractions, c.baseline.point_arch)
+        results_markdown(
+            per_run, c.runs, c.view_counts, c.label_fractions, c.baseline.point_arch, c.score_split
+        )
     )
     return EvalResult(per_run, results_md, metrics_json, bundle_path)
 

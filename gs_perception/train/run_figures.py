@@ -241,14 +241,17 @@ def results_markdown(
     view_counts: Sequence[int],
     label_fractions: Sequence[float],
     point_arch: str,
+    scored: str = "test",
 ) -> str:
     """Tables mirroring the study's: pretext, linear probes by feature and view count, supervised baselines,
-    memory views (each only when measured)."""
+    memory views, controls (each only when measured). ``scored`` names the split the figures score."""
+    chosen = "the validation split" if scored == "test" else "cross-validation on train (test not read)"
     parts = [
-        f"Runs (one per seed): {', '.join(f'`{r}`' for r in run_names)}. Cells: mean ± std over runs.",
-        "### Pretext tasks (test split)",
+        f"Runs (one per seed): {', '.join(f'`{r}`' for r in run_names)}. Cells: mean ± std over runs. "
+        f"Scored on the **{scored}** split.",
+        f"### Pretext tasks ({scored} split)",
         _pretext_table(runs),
-        "### Linear probes (test accuracy; linear SVM, C chosen on the validation split)",
+        f"### Linear probes ({scored} accuracy; linear SVM, C chosen on {chosen})",
         _probe_table(runs, view_counts, label_fractions),
     ]
     if runs[0].supervised:
@@ -260,10 +263,10 @@ def results_markdown(
         parts += ["### Memory-based vision (probe on real views, tested on other views)", _memory_table(runs)]
     if any(p.source != "ssl" for p in runs[0].probes):
         parts += [
-            "### Controls: the same probes on features made without the learning (test accuracy, mean over "
-            "runs, [95 % bootstrap interval over test objects])",
+            f"### Controls: the same probes on features made without the learning ({scored} accuracy, mean "
+            f"over runs, [95 % bootstrap interval over {scored} objects])",
             _controls_table(runs, view_counts, label_fractions),
         ]
     if runs[0].cross_modal:
-        parts += ["### Cross-modality against its control (test split)", _cross_modal_table(runs)]
+        parts += [f"### Cross-modality against its control ({scored} split)", _cross_modal_table(runs)]
     return "\n\n".join(parts) + "\n"

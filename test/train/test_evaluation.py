@@ -134,3 +134,26 @@ def test_evaluate_needs_runs_and_known_baselines(runs):
                 runs=tuple(folders[:1]), out=str(root / "x"), tsne=False, memory=False, baselines=("resnet",)
             )
         )
+
+
+def test_recipes_are_chosen_on_val_without_reading_test(runs, monkeypatch):
+    import gs_perception.train.evaluation as evaluation
+
+    root, folders = runs
+    real = evaluation.ClassificationDataset
+
+    def no_test(dataset, split, *args, **kwargs):
+        assert split != "test", "score_split='val' must not read the test split"
+        return real(dataset, split, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "ClassificationDataset", no_test)
+    config = EvalConfig(
+        runs=tuple(folders), out=str(root / "eval_val"), view_counts=(1, 4), score_split="val"
+    )
+    result = evaluate(config)
+    first = result.runs[0]
+    assert result.bundle is None and first.supervised == {}
+    assert len(first.probe_figure("gaussians", 0, 1.0, "untrained").correct) == 3  # one val object per class
+    assert "Scored on the **val** split" in result.results_md.read_text()
+    with pytest.raises(ValueError, match="score_split"):
+        EvalConfig(score_split="train")
