@@ -6,6 +6,8 @@ Sources:
 - ``folder``: ``<root>/<class>/*.<ext>`` for any mesh format trimesh reads, or with ``train/`` and ``test/``
   subfolders per class for fixed splits; without them a seeded, stratified test split is drawn.
 - ``shapes10``: the built-in procedural classes named like ModelNet10 (:data:`~.shapes.SHAPES10`).
+- ``shapes10hard``: the same ten classes with part variants, shared sizes and random yaw
+  (:mod:`.shapes_hard`); its test split holds exactly the objects built from held-out part combinations.
 
 Every source gets the same three splits: ``train``, ``val`` (carved from train, seeded and stratified by
 class) and ``test``. Split assignment depends only on the object ids, the fractions and the seed — not on file
@@ -25,8 +27,11 @@ import trimesh
 from .meshes import load_mesh
 from .modelnet import index_modelnet
 from .shapes import SHAPES10, make_shape
+from .shapes_hard import is_held_out, make_hard_shape
 
-SOURCES = ("shapes10", "modelnet", "folder")
+SOURCES = ("shapes10", "shapes10hard", "modelnet", "folder")
+#: The procedural sets: an object is ``(set, class, seed)``, written ``<set>:<class>:<seed>`` in manifests.
+PROCEDURAL_SETS = ("shapes10", "shapes10hard")
 SPLITS = ("train", "val", "test")
 MESH_SUFFIXES = (".off", ".obj", ".ply", ".stl", ".glb", ".gltf")
 
@@ -41,6 +46,7 @@ class ObjectSpec:
         split: 'train', 'val' or 'test'.
         path: Mesh file (None for procedural shapes).
         shape_seed: Seed of a procedural shape (None for files).
+        shape_set: The procedural set ``shape_seed`` belongs to (:data:`PROCEDURAL_SETS`; unused for files).
     """
 
     object_id: str
@@ -48,12 +54,26 @@ class ObjectSpec:
     split: str
     path: Path | None = None
     shape_seed: int | None = None
+    shape_set: str = "shapes10"
 
     def load(self) -> trimesh.Trimesh:
         """The object's mesh (raises :class:`~.meshes.MeshError` naming the file when unreadable)."""
         if self.path is not None:
             return load_mesh(self.path)
-        return make_shape(self.label, int(self.shape_seed or 0))
+        return make_procedural(self.shape_set, self.label, int(self.shape_seed or 0))
+
+
+def make_procedural(shape_set: str, label: str, seed: int) -> trimesh.Trimesh:
+    """Object ``seed`` of class ``label`` of the procedural set ``shape_set`` ('shapes10' or 'shapes10hard').
+
+    Raises:
+        ValueError: Unknown set or class.
+    """
+    if shape_set == "shapes10":
+        return make_shape(label, seed)
+    if shape_set == "shapes10hard":
+        return make_hard_shape(label, seed)
+    raise ValueError(f"unknown procedural set {shape_set!r}; expected one of {PROCEDURAL_SETS}")
 
 
 def shapes10_objects(train_per_class: int, test_per_class: int, classes: tuple[str, ...] = SHAPES10):
@@ -67,6 +87,37 @@ def shapes10_objects(train_per_class: int, test_per_class: int, classes: tuple[s
         for seed in range(train_per_class + test_per_class):
             split = "train" if seed < train_per_class else "test"
             specs.append(ObjectSpec(f"{label}/{label}_{seed:04d}", label, split, shape_seed=seed))
+    return specs
+
+
+def shapes10hard_objects(
+    train_per_class: int, test_per_class: int, classes: tuple[str, ...] = SHAPES10
+) -> list[ObjectSpec]:
+    """Procedural objects of :mod:`.shapes_hard`: per class, walking seeds 0, 1, 2, ..., the first
+    ``train_per_class`` seeds built from training combinations are train and the first ``test_per_class``
+    built from held-out combinations (:func:`~.shapes_hard.is_held_out`) are test.
+
+    So no train (or validation, carved from train) object shares a part combination with a test object,
+    and the test objects do not change when ``train_per_class`` does.
+
+    Returns:
+        list of :class:`ObjectSpec` named ``<class>/<class>_<seed:04d>`` with ``shape_set='shapes10hard'``.
+    """
+    if train_per_class < 0 or test_per_class < 0:
+        raise ValueError(f"objects per class must be ≥ 0, got train {train_per_class}, test {test_per_class}")
+    specs = []
+    for label in classes:
+        wanted, seed = {"train": train_per_class, "test": test_per_class}, 0
+        while wanted["train"] > 0 or wanted["test"] > 0:
+            split = "test" if is_held_out(label, seed) else "train"
+            if wanted[split] > 0:
+                wanted[split] -= 1
+                specs.append(
+                    ObjectSpec(
+                        f"{label}/{label}_{seed:04d}", label, split, shape_seed=seed, shape_set="shapes10hard"
+                    )
+                )
+            seed += 1
     return specs
 
 

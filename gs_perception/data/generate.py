@@ -44,6 +44,7 @@ from .catalog import (
     limit_per_class,
     modelnet_objects,
     shapes10_objects,
+    shapes10hard_objects,
 )
 from .feature_cache import build_feature_cache
 from .manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
@@ -72,14 +73,16 @@ RUN_FIELDS = ("workers", "threads", "device", "retry_errors", "max_objects")
 class DatasetConfig:
     """Everything ``generate_dataset`` needs. Defaults follow the study (GPU); config/ has CPU presets."""
 
-    source: Literal["shapes10", "modelnet", "folder"] = "shapes10"
-    """'shapes10' (built-in procedural classes), 'modelnet' (ModelNet10/40 OFF tree) or 'folder'."""
+    source: Literal["shapes10", "shapes10hard", "modelnet", "folder"] = "shapes10"
+    """'shapes10' (built-in procedural classes), 'shapes10hard' (the same classes with part variants, shared
+    sizes, random yaw and held-out part combinations as the test split), 'modelnet' (ModelNet10/40 OFF tree)
+    or 'folder'."""
     root: str = ""
     """Mesh tree for 'modelnet' (<class>/{train,test}/*.off) and 'folder' (<class>/[train|test/]*.obj …)."""
     train_per_class: int = 40
-    """'shapes10': objects per class in the train split (validation is carved from these)."""
+    """'shapes10', 'shapes10hard': objects per class in the train split (validation is carved from these)."""
     test_per_class: int = 10
-    """'shapes10': objects per class in the test split."""
+    """'shapes10', 'shapes10hard': objects per class in the test split."""
     classes: tuple[str, ...] = ()
     """Only these classes (any source); empty keeps every class."""
     max_per_split: int = 0
@@ -136,12 +139,16 @@ def plan_objects(config: DatasetConfig) -> list[ObjectSpec]:
     """The dataset's objects with their final splits (train/val/test), sorted by id."""
     if config.source == "shapes10":
         specs = shapes10_objects(config.train_per_class, config.test_per_class)
+    elif config.source == "shapes10hard":
+        specs = shapes10hard_objects(config.train_per_class, config.test_per_class)
     elif config.source == "modelnet":
         specs = modelnet_objects(_require_root(config))
     elif config.source == "folder":
         specs = folder_objects(_require_root(config), config.test_fraction, config.split_seed)
     else:
-        raise ValueError(f"unknown source {config.source!r}; expected 'shapes10', 'modelnet' or 'folder'")
+        raise ValueError(
+            f"unknown source {config.source!r}; expected 'shapes10', 'shapes10hard', 'modelnet' or 'folder'"
+        )
     if config.classes:
         unknown = set(config.classes) - {s.label for s in specs}
         if unknown:
@@ -368,7 +375,8 @@ def _entry_text(entry: ManifestEntry) -> str:
 
 
 def _source_text(spec: ObjectSpec) -> str:
-    return str(spec.path) if spec.path is not None else f"shapes10:{spec.label}:{spec.shape_seed}"
+    """The manifest's ``source``: the mesh file, or ``<set>:<class>:<seed>`` for a procedural shape."""
+    return str(spec.path) if spec.path is not None else f"{spec.shape_set}:{spec.label}:{spec.shape_seed}"
 
 
 def _spec_json(spec: ObjectSpec) -> dict:

@@ -27,7 +27,7 @@ class ManifestEntry:
     split: str
     status: str
     source: str = ""
-    """Mesh file, or ``shapes10:<class>:<seed>`` for procedural shapes."""
+    """Mesh file, or ``<set>:<class>:<seed>`` for procedural shapes (set 'shapes10' or 'shapes10hard')."""
     folder: str | None = None
     """Object folder, relative to the dataset root (views, Gaussians, features)."""
     ply: str | None = None

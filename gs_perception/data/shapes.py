@@ -34,13 +34,13 @@ def _register(name: str) -> Callable[[_Builder], _Builder]:
     return wrap
 
 
-def _colour(rng: np.random.Generator, base: tuple[float, float, float], jitter: float = 0.08) -> np.ndarray:
+def colour(rng: np.random.Generator, base: tuple[float, float, float], jitter: float = 0.08) -> np.ndarray:
     """RGBA uint8 colour near ``base`` (RGB in [0, 1]): seeds vary the tint but parts stay distinguishable."""
     rgb = np.clip(np.asarray(base) + rng.uniform(-jitter, jitter, 3), 0.0, 1.0)
     return np.append(np.round(rgb * 255), 255).astype(np.uint8)
 
 
-def _paint(mesh: trimesh.Trimesh, rgba: np.ndarray) -> trimesh.Trimesh:
+def paint(mesh: trimesh.Trimesh, rgba: np.ndarray) -> trimesh.Trimesh:
     """Give every face of ``mesh`` the colour ``rgba`` [4] uint8; returns ``mesh``."""
     mesh.visual.face_colors = np.tile(rgba, (len(mesh.faces), 1))
     return mesh
@@ -76,33 +76,33 @@ _Pair = tuple[float, float]
 _Vec3 = tuple[float, float, float]
 
 
-def _slab(a: _Vec3, b: _Vec3, rgba: np.ndarray) -> trimesh.Trimesh:
+def slab(a: _Vec3, b: _Vec3, rgba: np.ndarray) -> trimesh.Trimesh:
     """Box between the opposite corners ``a`` and ``b`` (in any order), painted ``rgba``."""
-    return _paint(trimesh.creation.box(bounds=np.sort(np.array([a, b], dtype=float), axis=0)), rgba)
+    return paint(trimesh.creation.box(bounds=np.sort(np.array([a, b], dtype=float), axis=0)), rgba)
 
 
-def _oval(r: float, r_in: float, h: float, z0: float, rgba: np.ndarray, sx: float = 1.0) -> trimesh.Trimesh:
+def oval(r: float, r_in: float, h: float, z0: float, rgba: np.ndarray, sx: float = 1.0) -> trimesh.Trimesh:
     """Vertical cylinder (``r_in`` = 0) or tube from ``z0`` to ``z0 + h``, stretched by ``sx`` along x."""
     if r_in > 0.0:
         mesh = trimesh.creation.annulus(r_min=r_in, r_max=r, height=h, sections=32)
     else:
         mesh = trimesh.creation.cylinder(radius=r, height=h, sections=32)
     mesh.apply_transform(np.diag([sx, 1.0, 1.0, 1.0]))
-    return _paint(mesh.apply_translation((0.0, 0.0, z0 + 0.5 * h)), rgba)
+    return paint(mesh.apply_translation((0.0, 0.0, z0 + 0.5 * h)), rgba)
 
 
-def _drawers(
+def drawers(
     rng: np.random.Generator, x: float, ys: _Pair, zs: _Pair, grid: tuple[int, int], tint: _Vec3
 ) -> list[trimesh.Trimesh]:
     """A (rows, cols) grid of drawer fronts over ``ys`` × ``zs``, proud of the plane ``x``, with dark bars."""
     (rows, cols), w, h = grid, (ys[1] - ys[0]) / grid[1], (zs[1] - zs[0]) / grid[0]
-    front, handle, bar = _colour(rng, tint), _colour(rng, (0.15, 0.15, 0.15), 0.04), min(0.15 * w, 0.09)
+    front, handle, bar = colour(rng, tint), colour(rng, (0.15, 0.15, 0.15), 0.04), min(0.15 * w, 0.09)
     parts = []
     for i, j in np.ndindex(rows, cols):
         y, z = ys[0] + j * w, zs[0] + i * h  # this drawer's lower -y corner
-        parts.append(_slab((x, y + 0.01, z + 0.01), (x + 0.02, y + w - 0.01, z + h - 0.01), front))
+        parts.append(slab((x, y + 0.01, z + 0.01), (x + 0.02, y + w - 0.01, z + h - 0.01), front))
         y, z = y + 0.5 * w, z + 0.7 * h
-        parts.append(_slab((x + 0.02, y - bar, z - 0.01), (x + 0.04, y + bar, z + 0.01), handle))
+        parts.append(slab((x + 0.02, y - bar, z - 0.01), (x + 0.04, y + bar, z + 0.01), handle))
     return parts
 
 
@@ -125,9 +125,9 @@ def _chair(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     seat = _box((depth, width, seat_t), (0.0, 0.0, seat_z - 0.5 * seat_t))
     back = _box((back_t, width, back_h), (-0.5 * depth + 0.5 * back_t, 0.0, seat_z + 0.5 * back_h))
     return [
-        _paint(seat, _colour(rng, (0.75, 0.2, 0.15))),
-        _paint(back, _colour(rng, (0.2, 0.35, 0.75))),
-        *(_paint(leg, _colour(rng, (0.35, 0.22, 0.1), 0.03)) for leg in legs),
+        paint(seat, colour(rng, (0.75, 0.2, 0.15))),
+        paint(back, colour(rng, (0.2, 0.35, 0.75))),
+        *(paint(leg, colour(rng, (0.35, 0.22, 0.1), 0.03)) for leg in legs),
     ]
 
 
@@ -135,21 +135,21 @@ def _chair(rng: np.random.Generator) -> list[trimesh.Trimesh]:
 def _table(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     """Rectangular top on four legs, or (one seed in three) a round top on a pedestal."""
     height, top_t = rng.uniform(0.6, 0.8), rng.uniform(0.03, 0.07)
-    top_colour, leg_colour = _colour(rng, (0.8, 0.6, 0.3)), _colour(rng, (0.25, 0.25, 0.3))
+    top_colour, leg_colour = colour(rng, (0.8, 0.6, 0.3)), colour(rng, (0.25, 0.25, 0.3))
     if rng.random() < 1.0 / 3.0:
         radius = rng.uniform(0.4, 0.65)
         top = _cylinder(radius, top_t, (0.0, 0.0, height - 0.5 * top_t))
         stem = _cylinder(rng.uniform(0.03, 0.06), height - top_t, (0.0, 0.0, 0.5 * (height - top_t)))
         foot = _cylinder(rng.uniform(0.2, 0.35), 0.03, (0.0, 0.0, 0.015))
         return [
-            _paint(top, top_colour),
-            _paint(stem, leg_colour),
-            _paint(foot, _colour(rng, (0.1, 0.1, 0.1))),
+            paint(top, top_colour),
+            paint(stem, leg_colour),
+            paint(foot, colour(rng, (0.1, 0.1, 0.1))),
         ]
     length, width, leg_t = rng.uniform(0.8, 1.4), rng.uniform(0.5, 0.9), rng.uniform(0.04, 0.08)
     top = _box((length, width, top_t), (0.0, 0.0, height - 0.5 * top_t))
     legs = _four_legs(rng, 0.5 * length - leg_t, 0.5 * width - leg_t, height - top_t, leg_t)
-    return [_paint(top, top_colour), *(_paint(leg, leg_colour) for leg in legs)]
+    return [paint(top, top_colour), *(paint(leg, leg_colour) for leg in legs)]
 
 
 @_register("monitor")
@@ -170,10 +170,10 @@ def _monitor(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     else:
         foot = _cylinder(rng.uniform(0.1, 0.18), foot_t, (-0.02, 0.0, 0.5 * foot_t))
     return [
-        _paint(bezel, _colour(rng, (0.7, 0.7, 0.72))),
-        _paint(display, _colour(rng, (0.05, 0.15, 0.4), 0.04)),
-        _paint(neck, _colour(rng, (0.3, 0.3, 0.3))),
-        _paint(foot, _colour(rng, (0.15, 0.15, 0.15))),
+        paint(bezel, colour(rng, (0.7, 0.7, 0.72))),
+        paint(display, colour(rng, (0.05, 0.15, 0.4), 0.04)),
+        paint(neck, colour(rng, (0.3, 0.3, 0.3))),
+        paint(foot, colour(rng, (0.15, 0.15, 0.15))),
     ]
 
 
@@ -191,9 +191,9 @@ def _mug(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     pose[:3, 3] = (radius, 0.0, 0.5 * height)
     handle = trimesh.creation.torus(ring_r, tube_r, major_sections=24, minor_sections=12, transform=pose)
     return [
-        _paint(body, _colour(rng, (0.9, 0.85, 0.2))),
-        _paint(floor, _colour(rng, (0.2, 0.6, 0.3))),
-        _paint(handle, _colour(rng, (0.8, 0.3, 0.6))),
+        paint(body, colour(rng, (0.9, 0.85, 0.2))),
+        paint(floor, colour(rng, (0.2, 0.6, 0.3))),
+        paint(handle, colour(rng, (0.8, 0.3, 0.6))),
     ]
 
 
@@ -202,23 +202,23 @@ def _bathtub(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     """Open basin, long along x with the tap at its -x end: boxy, or (half the seeds) oval on ball feet."""
     length, width, height = rng.uniform(1.4, 1.8), rng.uniform(0.65, 0.85), rng.uniform(0.45, 0.6)
     hl, hw, wall, lift = 0.5 * length, 0.5 * width, rng.uniform(0.05, 0.09), 0.0
-    shell, inner = _colour(rng, (0.92, 0.92, 0.9), 0.05), _colour(rng, (0.5, 0.72, 0.9))
+    shell, inner = colour(rng, (0.92, 0.92, 0.9), 0.05), colour(rng, (0.5, 0.72, 0.9))
     parts = []
     if rng.random() < 0.5:
         for s in (-1.0, 1.0):
-            parts.append(_slab((s * hl, -hw, 0.0), (s * (hl - wall), hw, height), shell))
-            parts.append(_slab((-hl, s * hw, 0.0), (hl, s * (hw - wall), height), shell))
-        parts.append(_slab((-hl, -hw, 0.0), (hl, hw, wall), inner))
+            parts.append(slab((s * hl, -hw, 0.0), (s * (hl - wall), hw, height), shell))
+            parts.append(slab((-hl, s * hw, 0.0), (hl, s * (hw - wall), height), shell))
+        parts.append(slab((-hl, -hw, 0.0), (hl, hw, wall), inner))
     else:
-        lift, feet, sx = rng.uniform(0.08, 0.15), _colour(rng, (0.75, 0.6, 0.2)), hl / hw
+        lift, feet, sx = rng.uniform(0.08, 0.15), colour(rng, (0.75, 0.6, 0.2)), hl / hw
         # A ring stretched along x: its wall thickens towards the ends, as on real cast-iron tubs.
-        parts += [_oval(hw, hw - wall, height, lift, shell, sx), _oval(hw, 0.0, wall, lift, inner, sx)]
+        parts += [oval(hw, hw - wall, height, lift, shell, sx), oval(hw, 0.0, wall, lift, inner, sx)]
         for fx, fy in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
             foot = trimesh.creation.icosphere(1, radius=0.5 * lift)
-            parts.append(_paint(foot.apply_translation((fx * 0.7 * hl, fy * 0.6 * hw, 0.5 * lift)), feet))
-    top, metal = lift + height, _colour(rng, (0.6, 0.62, 0.65), 0.04)
-    parts.append(_paint(_cylinder(0.02, 0.16, (0.06 - hl, 0.0, top + 0.08)), metal))
-    parts.append(_slab((0.06 - hl, -0.02, top + 0.13), (0.2 - hl, 0.02, top + 0.16), metal))
+            parts.append(paint(foot.apply_translation((fx * 0.7 * hl, fy * 0.6 * hw, 0.5 * lift)), feet))
+    top, metal = lift + height, colour(rng, (0.6, 0.62, 0.65), 0.04)
+    parts.append(paint(_cylinder(0.02, 0.16, (0.06 - hl, 0.0, top + 0.08)), metal))
+    parts.append(slab((0.06 - hl, -0.02, top + 0.13), (0.2 - hl, 0.02, top + 0.16), metal))
     return _centred(parts)
 
 
@@ -229,23 +229,23 @@ def _bed(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     leg_h, frame_t, matt_t = rng.uniform(0.05, 0.2), rng.uniform(0.12, 0.22), rng.uniform(0.15, 0.25)
     board_t, hw = rng.uniform(0.04, 0.08), 0.5 * width
     hx, frame_z, top = 0.5 * length - board_t, leg_h + frame_t, leg_h + frame_t + matt_t
-    wood, blanket_x = _colour(rng, (0.5, 0.33, 0.18)), (1.0 - 2.0 * rng.uniform(0.55, 0.75)) * hx
-    mattress, blanket = _colour(rng, (0.92, 0.9, 0.85)), _colour(rng, (0.35, 0.5, 0.7), 0.15)
+    wood, blanket_x = colour(rng, (0.5, 0.33, 0.18)), (1.0 - 2.0 * rng.uniform(0.55, 0.75)) * hx
+    mattress, blanket = colour(rng, (0.92, 0.9, 0.85)), colour(rng, (0.35, 0.5, 0.7), 0.15)
     parts = [
-        _slab((-hx, -hw, leg_h), (hx, hw, frame_z), wood),
-        _slab((-hx, 0.015 - hw, frame_z), (hx, hw - 0.015, top), mattress),
-        _slab((blanket_x, -hw - 0.01, top - 0.6 * matt_t), (hx + 0.01, hw + 0.01, top + 0.02), blanket),
-        _slab((-hx - board_t, -hw - 0.02, 0.0), (-hx, hw + 0.02, top + rng.uniform(0.35, 0.6)), wood),
+        slab((-hx, -hw, leg_h), (hx, hw, frame_z), wood),
+        slab((-hx, 0.015 - hw, frame_z), (hx, hw - 0.015, top), mattress),
+        slab((blanket_x, -hw - 0.01, top - 0.6 * matt_t), (hx + 0.01, hw + 0.01, top + 0.02), blanket),
+        slab((-hx - board_t, -hw - 0.02, 0.0), (-hx, hw + 0.02, top + rng.uniform(0.35, 0.6)), wood),
     ]
     if rng.random() < 0.5:
         foot_z = top + rng.uniform(0.0, 0.2)
-        parts.append(_slab((hx, -hw - 0.02, 0.0), (hx + board_t, hw + 0.02, foot_z), wood))
+        parts.append(slab((hx, -hw - 0.02, 0.0), (hx + board_t, hw + 0.02, foot_z), wood))
     n = 2 if width > 1.2 else 1
-    pillow, step = _colour(rng, (0.97, 0.97, 0.97), 0.03), (width - 0.1) / n
+    pillow, step = colour(rng, (0.97, 0.97, 0.97), 0.03), (width - 0.1) / n
     for i in range(n):
         y0 = 0.05 - hw + i * step
-        parts.append(_slab((0.05 - hx, y0 + 0.02, top), (0.4 - hx, y0 + step - 0.02, top + 0.1), pillow))
-    parts += [_paint(leg, wood) for leg in _four_legs(rng, hx - 0.05, hw - 0.05, leg_h, 0.06)]
+        parts.append(slab((0.05 - hx, y0 + 0.02, top), (0.4 - hx, y0 + step - 0.02, top + 0.1), pillow))
+    parts += [paint(leg, wood) for leg in _four_legs(rng, hx - 0.05, hw - 0.05, leg_h, 0.06)]
     return _centred(parts)
 
 
@@ -255,24 +255,24 @@ def _desk(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     width, depth = rng.uniform(1.0, 1.5), rng.uniform(0.55, 0.75)
     height, top_t = rng.uniform(0.72, 0.78), rng.uniform(0.025, 0.05)
     hw, hd, under = 0.5 * width, 0.5 * depth, height - top_t
-    body, tint = _colour(rng, (0.5, 0.36, 0.25)), (0.78, 0.62, 0.42)
-    parts = [_slab((-hd, -hw, under), (hd, hw, height), _colour(rng, (0.82, 0.7, 0.5)))]
+    body, tint = colour(rng, (0.5, 0.36, 0.25)), (0.78, 0.62, 0.42)
+    parts = [slab((-hd, -hw, under), (hd, hw, height), colour(rng, (0.82, 0.7, 0.5)))]
     if rng.random() < 0.6:
         ped_w = rng.uniform(0.35, 0.45)
         y0 = float(rng.choice((-hw, hw - ped_w)))
         end_y = hw - 0.03 if y0 < 0.0 else -hw
-        parts.append(_slab((-hd, y0, 0.0), (hd - 0.06, y0 + ped_w, under), body))
-        parts.append(_slab((-hd, end_y, 0.0), (hd - 0.06, end_y + 0.03, under), body))
+        parts.append(slab((-hd, y0, 0.0), (hd - 0.06, y0 + ped_w, under), body))
+        parts.append(slab((-hd, end_y, 0.0), (hd - 0.06, end_y + 0.03, under), body))
         grid = (int(rng.integers(2, 4)), 1)
-        parts += _drawers(rng, hd - 0.06, (y0, y0 + ped_w), (0.04, under - 0.01), grid, tint)
+        parts += drawers(rng, hd - 0.06, (y0, y0 + ped_w), (0.04, under - 0.01), grid, tint)
     else:
         leg_t = rng.uniform(0.04, 0.07)
         legs = _four_legs(rng, hd - leg_t, hw - leg_t, under, leg_t)
-        parts += [_paint(leg, _colour(rng, (0.25, 0.25, 0.28), 0.03)) for leg in legs]
-        parts.append(_slab((0.06 - hd, -0.2 * width, under - 0.1), (hd - 0.09, 0.2 * width, under), body))
-        parts += _drawers(rng, hd - 0.09, (-0.2 * width, 0.2 * width), (under - 0.1, under), (1, 1), tint)
+        parts += [paint(leg, colour(rng, (0.25, 0.25, 0.28), 0.03)) for leg in legs]
+        parts.append(slab((0.06 - hd, -0.2 * width, under - 0.1), (hd - 0.09, 0.2 * width, under), body))
+        parts += drawers(rng, hd - 0.09, (-0.2 * width, 0.2 * width), (under - 0.1, under), (1, 1), tint)
     panel_z = under * rng.uniform(0.3, 0.6)
-    parts.append(_slab((0.05 - hd, 0.05 - hw, panel_z), (0.07 - hd, hw - 0.05, under), body))
+    parts.append(slab((0.05 - hd, 0.05 - hw, panel_z), (0.07 - hd, hw - 0.05, under), body))
     return _centred(parts)
 
 
@@ -282,17 +282,17 @@ def _dresser(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     height = rng.uniform(0.6, 0.9)
     width, depth, base_h = height * rng.uniform(1.4, 2.0), rng.uniform(0.4, 0.55), rng.uniform(0.05, 0.12)
     hw, hd, top_z = 0.5 * width, 0.5 * depth, height - rng.uniform(0.02, 0.04)
-    body, dark = _colour(rng, (0.45, 0.3, 0.2)), _colour(rng, (0.25, 0.17, 0.1), 0.04)
+    body, dark = colour(rng, (0.45, 0.3, 0.2)), colour(rng, (0.25, 0.17, 0.1), 0.04)
     parts = [
-        _slab((-hd, -hw, base_h), (hd, hw, top_z), body),
-        _slab((-hd, -hw - 0.02, top_z), (hd + 0.03, hw + 0.02, height), dark),
+        slab((-hd, -hw, base_h), (hd, hw, top_z), body),
+        slab((-hd, -hw - 0.02, top_z), (hd + 0.03, hw + 0.02, height), dark),
     ]
     if rng.random() < 0.5:
-        parts += [_paint(leg, dark) for leg in _four_legs(rng, hd - 0.04, hw - 0.04, base_h, 0.05)]
+        parts += [paint(leg, dark) for leg in _four_legs(rng, hd - 0.04, hw - 0.04, base_h, 0.05)]
     else:
-        parts.append(_slab((-hd, 0.02 - hw, 0.0), (hd - 0.04, hw - 0.02, base_h), dark))
+        parts.append(slab((-hd, 0.02 - hw, 0.0), (hd - 0.04, hw - 0.02, base_h), dark))
     grid = (int(rng.integers(2, 5)), 1 + int(rng.random() < 0.5))
-    parts += _drawers(rng, hd, (0.03 - hw, hw - 0.03), (base_h + 0.03, top_z - 0.03), grid, (0.7, 0.5, 0.3))
+    parts += drawers(rng, hd, (0.03 - hw, hw - 0.03), (base_h + 0.03, top_z - 0.03), grid, (0.7, 0.5, 0.3))
     return _centred(parts)
 
 
@@ -306,19 +306,19 @@ def _night_stand(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     rows = int(rng.integers(1, 3))
     # Two seeds in five fill the front with drawers; the rest leave an open shelf below them.
     shelf_z = leg_h if rng.random() < 0.4 else top_z - (top_z - leg_h) * rng.uniform(0.3, 0.4) * rows
-    body, dark = _colour(rng, (0.7, 0.55, 0.38)), _colour(rng, (0.25, 0.17, 0.1), 0.04)
+    body, dark = colour(rng, (0.7, 0.55, 0.38)), colour(rng, (0.25, 0.17, 0.1), 0.04)
     parts = [
-        _slab((-hd, -hw, shelf_z), (hd, hw, top_z), body),
-        _slab((-hd, -hw - 0.01, top_z), (hd + 0.02, hw + 0.01, height), _colour(rng, (0.5, 0.38, 0.25))),
+        slab((-hd, -hw, shelf_z), (hd, hw, top_z), body),
+        slab((-hd, -hw - 0.01, top_z), (hd + 0.02, hw + 0.01, height), colour(rng, (0.5, 0.38, 0.25))),
     ]
     if shelf_z > leg_h:
-        parts += [_slab((-hd, s * hw, leg_h), (hd, s * (hw - 0.02), shelf_z), body) for s in (-1.0, 1.0)]
-        parts.append(_slab((-hd, -hw, leg_h), (hd, hw, leg_h + 0.02), body))
-        parts.append(_slab((-hd, 0.02 - hw, leg_h), (-0.1 * depth, hw - 0.02, shelf_z), dark))
+        parts += [slab((-hd, s * hw, leg_h), (hd, s * (hw - 0.02), shelf_z), body) for s in (-1.0, 1.0)]
+        parts.append(slab((-hd, -hw, leg_h), (hd, hw, leg_h + 0.02), body))
+        parts.append(slab((-hd, 0.02 - hw, leg_h), (-0.1 * depth, hw - 0.02, shelf_z), dark))
     if leg_h:
-        parts += [_paint(leg, dark) for leg in _four_legs(rng, hd - 0.03, hw - 0.03, leg_h, 0.04)]
+        parts += [paint(leg, dark) for leg in _four_legs(rng, hd - 0.03, hw - 0.03, leg_h, 0.04)]
     zs = (shelf_z + 0.01, top_z - 0.01)
-    parts += _drawers(rng, hd, (0.02 - hw, hw - 0.02), zs, (rows, 1), (0.9, 0.85, 0.75))
+    parts += drawers(rng, hd, (0.02 - hw, hw - 0.02), zs, (rows, 1), (0.9, 0.85, 0.75))
     return _centred(parts)
 
 
@@ -330,22 +330,22 @@ def _sofa(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     seat_z, back_h, back_x = rng.uniform(0.38, 0.46), rng.uniform(0.3, 0.45), rng.uniform(0.15, 0.25) - hd
     arm_w = rng.uniform(0.1, 0.2) if rng.random() < 0.75 else 0.0
     cushion_t, n = rng.uniform(0.1, 0.16), int(rng.integers(1, 4))
-    fabric, cushion = _colour(rng, (0.3, 0.35, 0.55), 0.15), _colour(rng, (0.6, 0.62, 0.75), 0.1)
+    fabric, cushion = colour(rng, (0.3, 0.35, 0.55), 0.15), colour(rng, (0.6, 0.62, 0.75), 0.1)
     parts = [
-        _slab((-hd, -hw, leg_h), (hd, hw, seat_z - cushion_t), fabric),
-        _slab((-hd, -hw, leg_h), (back_x, hw, seat_z + back_h), fabric),
+        slab((-hd, -hw, leg_h), (hd, hw, seat_z - cushion_t), fabric),
+        slab((-hd, -hw, leg_h), (back_x, hw, seat_z + back_h), fabric),
     ]
     if arm_w:
         arm_top = seat_z + rng.uniform(0.12, 0.22)
-        parts += [_slab((-hd, s * hw, leg_h), (hd, s * (hw - arm_w), arm_top), fabric) for s in (-1.0, 1.0)]
+        parts += [slab((-hd, s * hw, leg_h), (hd, s * (hw - arm_w), arm_top), fabric) for s in (-1.0, 1.0)]
     step = 2.0 * (hw - arm_w) / n
     for i in range(n):
         y0, y1 = arm_w - hw + i * step + 0.008, arm_w - hw + (i + 1) * step - 0.008
-        parts.append(_slab((back_x, y0, seat_z - cushion_t), (hd, y1, seat_z), cushion))
-        parts.append(_slab((back_x, y0, seat_z), (back_x + 0.12, y1, seat_z + 0.8 * back_h), cushion))
+        parts.append(slab((back_x, y0, seat_z - cushion_t), (hd, y1, seat_z), cushion))
+        parts.append(slab((back_x, y0, seat_z), (back_x + 0.12, y1, seat_z + 0.8 * back_h), cushion))
     if leg_h:
         legs = _four_legs(rng, hd - 0.05, hw - 0.05, leg_h, 0.05)
-        parts += [_paint(leg, _colour(rng, (0.2, 0.15, 0.1), 0.03)) for leg in legs]
+        parts += [paint(leg, colour(rng, (0.2, 0.15, 0.1), 0.03)) for leg in legs]
     return _centred(parts)
 
 
@@ -355,21 +355,21 @@ def _toilet(rng: np.random.Generator) -> list[trimesh.Trimesh]:
     r, sx = rng.uniform(0.17, 0.21), rng.uniform(1.2, 1.45)
     foot_h, bowl_top = rng.uniform(0.18, 0.25), rng.uniform(0.38, 0.44)
     tank_d, tank_hw, tank_h = rng.uniform(0.15, 0.22), rng.uniform(0.18, 0.25), rng.uniform(0.3, 0.42)
-    china, seat = _colour(rng, (0.93, 0.93, 0.93), 0.04), _colour(rng, (0.75, 0.72, 0.65), 0.15)
-    water, lid = _colour(rng, (0.45, 0.7, 0.9)), _colour(rng, (0.8, 0.8, 0.82))
-    metal = _colour(rng, (0.6, 0.62, 0.65), 0.04)
+    china, seat = colour(rng, (0.93, 0.93, 0.93), 0.04), colour(rng, (0.75, 0.72, 0.65), 0.15)
+    water, lid = colour(rng, (0.45, 0.7, 0.9)), colour(rng, (0.8, 0.8, 0.82))
+    metal = colour(rng, (0.6, 0.62, 0.65), 0.04)
     back, top = 0.05 - sx * r - tank_d, bowl_top + tank_h  # the cistern overlaps the rear of the bowl
     parts = [
-        _oval(0.6 * r, 0.0, foot_h, 0.0, china, sx),
-        _oval(r, r - 0.025, bowl_top - foot_h, foot_h, china, sx),
-        _oval(r - 0.02, 0.0, 0.03, bowl_top - 0.12, water, sx),
-        _oval(r + 0.01, 0.6 * r, 0.03, bowl_top, seat, sx),
-        _slab((back, -tank_hw, foot_h), (back + tank_d, tank_hw, top), china),
-        _slab((back - 0.01, -tank_hw - 0.01, top), (back + tank_d + 0.01, tank_hw + 0.01, top + 0.03), lid),
-        _paint(_cylinder(0.025, 0.02, (back + 0.5 * tank_d, 0.0, top + 0.04)), metal),
+        oval(0.6 * r, 0.0, foot_h, 0.0, china, sx),
+        oval(r, r - 0.025, bowl_top - foot_h, foot_h, china, sx),
+        oval(r - 0.02, 0.0, 0.03, bowl_top - 0.12, water, sx),
+        oval(r + 0.01, 0.6 * r, 0.03, bowl_top, seat, sx),
+        slab((back, -tank_hw, foot_h), (back + tank_d, tank_hw, top), china),
+        slab((back - 0.01, -tank_hw - 0.01, top), (back + tank_d + 0.01, tank_hw + 0.01, top + 0.03), lid),
+        paint(_cylinder(0.025, 0.02, (back + 0.5 * tank_d, 0.0, top + 0.04)), metal),
     ]
     if rng.random() < 0.5:
-        parts.append(_oval(r + 0.01, 0.0, 0.02, bowl_top + 0.03, seat, sx))
+        parts.append(oval(r + 0.01, 0.0, 0.02, bowl_top + 0.03, seat, sx))
     return _centred(parts)
 
 

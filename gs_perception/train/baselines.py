@@ -33,10 +33,9 @@ from torch import Tensor, nn
 
 from ..core.choices import check_choices
 from ..core.runtime import resolve_device, seeded_generator
-from ..data.catalog import SPLITS
+from ..data.catalog import SPLITS, make_procedural
 from ..data.manifest import ManifestEntry
 from ..data.meshes import load_mesh, normalise_to_unit_sphere, sample_surface
-from ..data.shapes import make_shape
 from ..models.gaussian_encoder import build_gaussian_encoder
 from ..models.image_encoder import RESNET18_WIDTH, ImageEncoder, ImageEncoderConfig, pool_views
 from ..models.pointnet import ARCHS, GaussianEncoderConfig
@@ -44,6 +43,8 @@ from .datasets import ClassificationDataset, SampleConfig
 
 SHAPES_PREFIX = "shapes10:"
 """Manifest ``source`` prefix of procedural shapes: ``shapes10:<class>:<seed>``."""
+SHAPES_HARD_PREFIX = "shapes10hard:"
+"""Manifest ``source`` prefix of the hard procedural set: ``shapes10hard:<class>:<seed>``."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def mesh_points(dataset_root: str | Path, entry: ManifestEntry, num_points: int,
 
     Args:
         dataset_root: The generated dataset's folder (a relative mesh path is tried against it too).
-        entry: The object's manifest entry; ``source`` is ``shapes10:<class>:<seed>`` or a mesh file.
+        entry: The object's manifest entry; ``source`` is ``shapes10:<class>:<seed>``,
+            ``shapes10hard:<class>:<seed>`` or a mesh file.
         num_points: Number of points N.
         seed: Seed of the surface sampling.
 
@@ -126,13 +128,16 @@ def _cached_points(root: str, source: str, num_points: int, seed: int) -> Tensor
 
 
 def _load_source(root: Path, source: str) -> trimesh.Trimesh:
-    if source.startswith(SHAPES_PREFIX):
+    prefix = next((p for p in (SHAPES_PREFIX, SHAPES_HARD_PREFIX) if source.startswith(p)), None)
+    if prefix is not None:
         parts = source.split(":")
         if len(parts) != 3 or not parts[2].isdigit():
-            raise ValueError(f"malformed source {source!r}; expected 'shapes10:<class>:<seed>'")
-        return make_shape(parts[1], int(parts[2]))
+            raise ValueError(f"malformed source {source!r}; expected '{prefix}<class>:<seed>'")
+        return make_procedural(parts[0], parts[1], int(parts[2]))
     if not source:
-        raise ValueError("manifest entry has no source (neither a mesh file nor a shapes10 shape)")
+        raise ValueError(
+            "manifest entry has no source (neither a mesh file nor a shapes10/shapes10hard shape)"
+        )
     path = Path(source)
     # Relative paths were written relative to where the dataset was generated; try the dataset root too.
     if not path.is_absolute() and not path.exists() and (root / path).exists():

@@ -12,10 +12,13 @@ from gs_perception.data.catalog import (
     assign_validation,
     folder_objects,
     limit_per_class,
+    make_procedural,
     modelnet_objects,
     shapes10_objects,
+    shapes10hard_objects,
 )
-from gs_perception.data.shapes import SHAPES10
+from gs_perception.data.shapes import SHAPES10, make_shape
+from gs_perception.data.shapes_hard import is_held_out, make_hard_shape
 
 
 def _specs(counts: dict[str, int]) -> list[ObjectSpec]:
@@ -30,6 +33,33 @@ def test_shapes10_has_ten_classes_with_the_requested_split_sizes():
     assert len({s.object_id for s in specs}) == len(specs) == 50
     chair = next(s for s in specs if s.object_id == "chair/chair_0004")
     assert chair.split == "test" and chair.shape_seed == 4 and len(chair.load().faces) > 0
+
+
+def test_shapes10hard_has_the_requested_split_sizes_with_held_out_combinations_only_in_test():
+    specs = shapes10hard_objects(train_per_class=6, test_per_class=2)
+    counts = Counter((s.label, s.split) for s in specs)
+    assert all(counts[(c, "train")] == 6 and counts[(c, "test")] == 2 for c in SHAPES10)
+    assert len({s.object_id for s in specs}) == len(specs) == 80
+    assert all(s.object_id == f"{s.label}/{s.label}_{s.shape_seed:04d}" for s in specs)
+    assert all(is_held_out(s.label, s.shape_seed) == (s.split == "test") for s in specs)
+    # More train objects add seeds but never move a test object.
+    more = shapes10hard_objects(train_per_class=9, test_per_class=2)
+    assert {s.object_id for s in specs if s.split == "test"} == {
+        s.object_id for s in more if s.split == "test"
+    }
+    chair = next(s for s in specs if s.label == "chair")
+    assert chair.shape_set == "shapes10hard"
+    assert (chair.load().vertices == make_hard_shape("chair", chair.shape_seed).vertices).all()
+    with pytest.raises(ValueError, match="train -1"):
+        shapes10hard_objects(train_per_class=-1, test_per_class=2)
+
+
+def test_procedural_specs_load_from_their_own_set():
+    old = ObjectSpec("chair/chair_0004", "chair", "test", shape_seed=4)  # shape_set defaults to shapes10
+    assert old.shape_set == "shapes10" and (old.load().vertices == make_shape("chair", 4).vertices).all()
+    assert (make_procedural("shapes10hard", "sofa", 3).vertices == make_hard_shape("sofa", 3).vertices).all()
+    with pytest.raises(ValueError, match="shapes20"):
+        make_procedural("shapes20", "sofa", 3)
 
 
 def test_validation_split_is_stratified_and_deterministic():

@@ -17,8 +17,10 @@ from gs_perception.core.render import RenderConfig
 from gs_perception.data.feature_cache import read_feature_cache
 from gs_perception.data.generate import DatasetConfig, generate_dataset, plan_objects
 from gs_perception.data.manifest import MANIFEST_NAME, read_manifest
+from gs_perception.data.shapes_hard import is_held_out, variant_combination
 from gs_perception.data.views import ViewRenderConfig
 from gs_perception.eval.dataset_report import summarise, write_report
+from gs_perception.train.baselines import mesh_points
 
 TINY = DatasetConfig(
     source="shapes10",
@@ -182,3 +184,41 @@ def test_a_modelnet_tree_with_quirky_headers_becomes_a_dataset_with_official_spl
         ("desk/desk_0201", "test"),
     }
     assert all(e.source.endswith(".off") and e.num_gaussians > 0 for e in summary.entries)
+
+
+def test_the_default_source_and_sizes_stay_shapes10s():
+    config = DatasetConfig()
+    assert (config.source, config.train_per_class, config.test_per_class) == ("shapes10", 40, 10)
+    assert all(s.shape_set == "shapes10" for s in plan_objects(dataclasses.replace(TINY, classes=())))
+
+
+def test_shapes10hard_plan_keeps_held_out_combinations_out_of_train_and_val():
+    config = dataclasses.replace(
+        TINY, source="shapes10hard", classes=(), train_per_class=10, test_per_class=3
+    )
+    specs = plan_objects(config)
+    assert {s.split for s in specs} == {"train", "val", "test"} and len(specs) == 130
+    for s in specs:
+        assert is_held_out(s.label, s.shape_seed) == (s.split == "test"), s.object_id
+    seen = {(s.label, variant_combination(s.label, s.shape_seed)) for s in specs if s.split != "test"}
+    assert not seen & {
+        (s.label, variant_combination(s.label, s.shape_seed)) for s in specs if s.split == "test"
+    }
+
+
+def test_a_shapes10hard_dataset_records_its_sources_and_the_baselines_read_them(tmp_path):
+    config = dataclasses.replace(
+        TINY, source="shapes10hard", classes=("desk",), train_per_class=1, test_per_class=1
+    )
+    summary = generate_dataset(tmp_path, config, show_progress=False)
+    assert summary.complete and summary.failed == 0 and summary.built == 2
+    for entry in summary.entries:
+        seed = int(entry.object_id.rsplit("_", 1)[1])
+        assert entry.source == f"shapes10hard:desk:{seed}" and is_held_out("desk", seed) == (
+            entry.split == "test"
+        )
+        assert entry.num_gaussians > 0 and entry.appearance["mode"] == "random"
+        points = mesh_points(tmp_path, entry, 64, seed=0)
+        assert points.shape == (64, 3) and 0.5 < float(points.norm(dim=-1).max()) <= 1.0 + 1e-6
+    with pytest.raises(ValueError, match="shapes10hard:<class>:<seed>"):
+        mesh_points(tmp_path, dataclasses.replace(summary.entries[0], source="shapes10hard:desk"), 64, seed=0)
