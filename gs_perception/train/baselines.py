@@ -21,7 +21,7 @@ import functools
 import math
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -90,6 +90,7 @@ class BaselineResult:
         best_epoch: The kept epoch, 1-based.
         seconds: Wall time of the whole call (data preparation included).
         per_epoch: ``(epoch, mean train loss, val accuracy)`` per epoch, epochs 1-based.
+        test_correct: [N] 1 where the kept model got a test object right (for confidence intervals).
     """
 
     name: str
@@ -99,6 +100,7 @@ class BaselineResult:
     best_epoch: int
     seconds: float
     per_epoch: list[tuple[int, float, float]]
+    test_correct: list[int] = field(default_factory=list)
 
 
 def mesh_points(dataset_root: str | Path, entry: ManifestEntry, num_points: int, seed: int) -> Tensor:
@@ -300,14 +302,16 @@ def _fit(name: str, model: nn.Module, data: _Data, config: BaselineConfig, start
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if best_state is not None:
         model.load_state_dict(best_state)
+    test_correct = _correct(model, data, "test", config.batch_size, device)
     return BaselineResult(
         name=name,
         val_accuracy=per_epoch[best_epoch - 1][2],
-        test_accuracy=_accuracy(model, data, "test", config.batch_size, device),
+        test_accuracy=float(test_correct.double().mean()) if len(test_correct) else float("nan"),
         train_accuracy=_accuracy(model, data, "train", config.batch_size, device),
         best_epoch=best_epoch,
         seconds=time.perf_counter() - start,
         per_epoch=per_epoch,
+        test_correct=test_correct.tolist(),
     )
 
 
@@ -339,15 +343,19 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, data: _Data, split: str, batch_size: int, device) -> float:
-    """Fraction of ``split`` classified correctly (eval mode, no augmentation); NaN for an empty split."""
+def _correct(model: nn.Module, data: _Data, split: str, batch_size: int, device) -> torch.Tensor:
+    """[N] int, 1 where ``split``'s object is classified correctly (eval mode, no augmentation)."""
     labels = data.labels[split]
-    if len(labels) == 0:
-        return float("nan")
     model.eval()
-    correct = 0
+    out = []
     for first in range(0, len(labels), batch_size):
         index = list(range(first, min(first + batch_size, len(labels))))
         predicted = model(data.inputs(split, index, None).to(device)).argmax(dim=-1).cpu()
-        correct += int((predicted == labels[index]).sum())
-    return correct / len(labels)
+        out.append((predicted == labels[index]).int())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.int)
+
+
+def _accuracy(model: nn.Module, data: _Data, split: str, batch_size: int, device) -> float:
+    """Fraction of ``split`` classified correctly (eval mode, no augmentation); NaN for an empty split."""
+    correct = _correct(model, data, split, batch_size, device)
+    return float(correct.double().mean()) if len(correct) else float("nan")

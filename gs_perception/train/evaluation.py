@@ -284,7 +284,8 @@ def evaluate(config: EvalConfig) -> EvalResult:
             figures.memory = _memory_figures(*(embeddings[s] for s in ("train", "val", "test")))
         if config.controls:
             _add_controls(figures, model, embeddings, ssl_config, config, seed=i, device=device)
-        figures.supervised = _baselines(ssl_config.dataset, config, seed=i)
+        figures.supervised_correct = _baselines(ssl_config.dataset, config, seed=i)
+        figures.supervised = {k: float(np.mean(v)) for k, v in figures.supervised_correct.items()}
         per_run.append(figures)
         if i == 0 and config.tsne:
             _tsne(embeddings, ssl_config, out)
@@ -324,10 +325,11 @@ def _add_controls(figures: RunFigures, model, embeddings, ssl_config, config: Ev
 BASELINES = {"pointnet": train_point_baseline, "mvcnn": train_mvcnn_baseline}
 
 
-def _baselines(dataset: str, config: EvalConfig, seed: int) -> dict[str, float]:
-    """Test accuracy of each supervised baseline (same splits; the checkpoint with the best val accuracy)."""
+def _baselines(dataset: str, config: EvalConfig, seed: int) -> dict[str, list[int]]:
+    """Per-object test correctness of each supervised baseline (same splits; the checkpoint with the best val
+    accuracy)."""
     baseline = dataclasses.replace(config.baseline, seed=seed)
-    return {name: BASELINES[name](dataset, baseline).test_accuracy for name in config.baselines}
+    return {name: BASELINES[name](dataset, baseline).test_correct for name in config.baselines}
 
 
 def _tsne(e: dict[str, Embeddings], config: SSLConfig, out: Path) -> None:

@@ -98,6 +98,8 @@ class RunFigures:
     memory: MemoryFigures | None = None
     supervised: dict[str, float] = field(default_factory=dict)
     """Test accuracy of each supervised baseline, by name."""
+    supervised_correct: dict[str, list[int]] = field(default_factory=dict)
+    """… and its per-object test correctness (1 = right), for the intervals."""
     cross_modal: list[CrossModalFigures] = field(default_factory=list)
     """The run's head and the frozen-untrained control on harder pairs and retrieval (with controls)."""
 
@@ -170,10 +172,14 @@ def _memory_table(runs: list[RunFigures]) -> str:
 def _baseline_table(runs: list[RunFigures], point_arch: str) -> str:
     titles = {"pointnet": f"{point_arch} on mesh-sampled points", "mvcnn": "multi-view CNN"}
     rows = [
-        [titles[name], _cell([r.supervised.get(name) for r in runs], percent=True)]
+        [
+            titles[name],
+            _cell([r.supervised.get(name) for r in runs], percent=True),
+            _interval([r.supervised_correct.get(name, []) for r in runs]),
+        ]
         for name in runs[0].supervised
     ]
-    return markdown_table(["model", "accuracy"], rows)
+    return markdown_table(["model", "accuracy", "[95 % interval over test objects]"], rows)
 
 
 CONTROL_SOURCES = {

@@ -87,6 +87,9 @@ def _check_result(result, epochs: int) -> None:
         assert 0.0 <= accuracy <= 1.0
     assert 1 <= result.best_epoch <= epochs and result.seconds > 0
     assert result.val_accuracy == max(val for _, _, val in result.per_epoch)
+    assert set(result.test_correct) <= {0, 1} and result.test_accuracy == sum(result.test_correct) / len(
+        result.test_correct
+    )
 
 
 def test_point_baselines_train_and_repeat_with_a_seed(dataset):

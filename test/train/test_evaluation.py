@@ -75,6 +75,7 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     assert first.probe("views", 64, 1.0) is None  # only 4 views exist
     assert first.distance_negative > 0 and first.distance_positive > 0
     assert 0.0 <= first.supervised["pointnet"] <= 1.0 and 0.0 <= first.supervised["mvcnn"] <= 1.0
+    assert len(first.supervised_correct["pointnet"]) == 6
     text = result.results_md.read_text()
     assert (
         "Supervised baselines" in text

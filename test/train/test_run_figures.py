@@ -25,13 +25,17 @@ def _run(shift: float) -> RunFigures:
         ],
         memory=MemoryFigures(0.8, 0.6, 0.7),
         supervised={"pointnet": 0.9},
+        supervised_correct={"pointnet": [1] * 9 + [0]},
     )
 
 
 def test_results_markdown_has_a_row_per_measure_with_mean_and_spread_over_runs():
     text = results_markdown([_run(0.0), _run(0.1)], ["a", "b"], (1, 4), (1.0, 0.5), "pointnet")
     lines = text.splitlines()
-    assert lines[0] == "Runs (one per seed): `a`, `b`. Cells: mean ± std over runs."
+    assert (
+        lines[0]
+        == "Runs (one per seed): `a`, `b`. Cells: mean ± std over runs. Scored on the **test** split."
+    )
     # Two runs 0.9 and 1.0: mean 95.0 %, sample std 7.1 %.
     assert "| study | 95.0 ± 7.1 % | 80.0 ± 0.0 % | 0.950 ± 0.000 | 66.7 ± 0.0 % |" in lines
     assert "| balanced | 85.0 ± 0.0 % | 85.0 ± 0.0 % | 0.900 ± 0.000 | 50.0 ± 0.0 % |" in lines
@@ -42,7 +46,9 @@ def test_results_markdown_has_a_row_per_measure_with_mean_and_spread_over_runs()
     assert "| Gaussians | 100.0 ± 0.0 % | 90.0 ± 0.0 % |" in lines
     assert "| images, 1 view | 75.0 ± 7.1 % | 60.0 ± 0.0 % |" in lines
     assert not any(line.startswith("| images, 4 views") for line in lines)  # not measured: no row
-    assert "| pointnet on mesh-sampled points | 90.0 ± 0.0 % |" in lines
+    assert any(
+        line.startswith("| pointnet on mesh-sampled points | 90.0 ± 0.0 % | 90.0 % [") for line in lines
+    )
     assert "| rendered from the Gaussians at held-out poses | 60.0 ± 0.0 % |" in lines
 
 
