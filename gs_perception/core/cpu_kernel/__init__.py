@@ -37,8 +37,9 @@ _SOURCE = Path(__file__).with_name("rasterize.cpp")
 # -ffp-contract=off: the forward and the backward must compute bitwise the same alpha for a pair, or a
 # Gaussian at the alpha_min threshold could be composited by one and skipped by the other.
 # -fno-trapping-math: lets GCC turn the kernel's float selects (clamps, masks) into vector blends. Without
-# it the pixel loops stayed scalar everywhere but AVX-512 (masked stores): on AVX2, SSE2 and NEON. It
-# changes no value, only the assumption that float compares may trap, which nothing here relies on.
+# it the pixel loops stayed scalar everywhere but AVX-512 (masked stores): on AVX2, SSE2 and NEON (with it,
+# all but the backward's last per-lane loop vectorise on NEON). It changes no value, only the assumption
+# that float compares may trap, which nothing here relies on.
 _CFLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math"]
 # The first build tried: -march=$GS_PERCEPTION_KERNEL_ARCH (default native: this CPU's vector units), then
 # the compiler's generic target. Set it to build for another CPU (e.g. haswell for AVX2 robots).

@@ -465,7 +465,9 @@ inline void backprop_chunk(const Chunk<T>& ch, int n, int64_t q, T dy, const Spl
     // d(out)/d(alpha): own weight, minus everything behind scaled by 1 / (1 - alpha).
     const T g_a = trans[l] * dot[l] - behind[l] * ra[l] + galpha[l] * ra[l];
     behind[l] = ok[l] ? behind[l] + w[l] * dot[l] : behind[l];
-    const bool shape = ok[l] && !(ch.vis[l] > amax);  // clamped: no gradient to opacity or shape
+    // Clamped: no gradient to opacity or shape. (This loop stays scalar on NEON: GCC 12 makes its selects
+    // conditional stores, which need AVX2's or SVE's masked stores.)
+    const int32_t shape = ok[l] & static_cast<int32_t>(!(ch.vis[l] > amax));
     const T g_sigma = -g_a * ch.vis[l], dx = ch.dx[l];
     grad[0 * kLanes + l] += shape ? g_sigma * -(s.a * dx + s.b * dy) : T(0);
     grad[1 * kLanes + l] += shape ? g_sigma * -(s.b * dx + s.c * dy) : T(0);
