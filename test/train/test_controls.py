@@ -69,3 +69,17 @@ def test_untrained_model_is_seeded_fresh_and_leaves_the_global_rng_alone():
     assert torch.equal(a.state_dict()[first], b.state_dict()[first])
     assert not torch.equal(a.state_dict()[first], c.state_dict()[first])
     assert not torch.equal(a.state_dict()[first], model.state_dict()[first])
+
+
+def test_the_control_head_is_not_defeated_by_scale():
+    """Untrained encoders give Gaussian embeddings that differ by a few % between objects around a large
+    common part; the control standardises its inputs, so that alone does not make it look blind."""
+    model = DualEncoder(CONFIG, in_channels=3).eval()
+
+    def squashed(seed):
+        e = synthetic(seed=seed)
+        e.gaussians = (5.0 + 0.01 * e.gaussians).astype(np.float32)  # cosine ≈ 1 between all objects
+        return e
+
+    head = train_frozen_head(model, squashed(2), steps=300, seed=0)
+    assert cross_modal_figures(model, head, squashed(3), "untrained", seed=0).balanced_accuracy > 0.75
