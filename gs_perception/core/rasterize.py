@@ -123,6 +123,19 @@ def _contributing(isect, corner_px, local, means2d, conics, opacities, config: R
     return keep & (after > math.log(config.transmittance_min))
 
 
+def _tile_pixels(ts: int, like: Tensor) -> Tensor:
+    """[ts·ts, 2] pixel centres (x, y) within a tile, row-major, in ``like``'s dtype and device."""
+    r = torch.arange(ts, dtype=like.dtype, device=like.device)
+    ly, lx = torch.meshgrid(r, r, indexing="ij")
+    return torch.stack([lx.flatten(), ly.flatten()], dim=-1) + 0.5
+
+
+def _tile_corners(tile_ids: Tensor, tiles_x: int, tiles_y: int, ts: int, like: Tensor) -> Tensor:
+    """[M, 2] pixel corner (x, y) of each global (camera-major) tile id."""
+    in_cam = tile_ids % (tiles_x * tiles_y)
+    return torch.stack([in_cam % tiles_x, in_cam // tiles_x], dim=-1).to(like.dtype) * ts
+
+
 @torch.no_grad()
 def count_contributing_pairs(
     means2d: Tensor,
@@ -142,14 +155,12 @@ def count_contributing_pairs(
     """
     C, N = depths.shape
     ts = config.torch_tile_size
-    tiles_x = math.ceil(width / ts)
+    tiles_x, tiles_y = math.ceil(width / ts), math.ceil(height / ts)
     if opacities.dim() == 1:
         opacities = opacities.expand(C, N)
-    isect, _ = _intersect_tiles(means2d, radii, depths, tiles_x, math.ceil(height / ts), ts)
-    ly, lx = torch.meshgrid(torch.arange(ts), torch.arange(ts), indexing="ij")
-    local = torch.stack([lx.flatten(), ly.flatten()], dim=-1).to(means2d) + 0.5
-    in_cam = isect.tile_ids % (tiles_x * math.ceil(height / ts))
-    corner = torch.stack([in_cam % tiles_x, in_cam // tiles_x], dim=-1).to(means2d) * ts
+    isect, _ = _intersect_tiles(means2d, radii, depths, tiles_x, tiles_y, ts)
+    local = _tile_pixels(ts, means2d)
+    corner = _tile_corners(isect.tile_ids, tiles_x, tiles_y, ts, means2d)
     keep = _contributing(isect, corner, local, means2d, conics, opacities, config)
     inside = (corner[:, None, 0] + local[None, :, 0] < width) & (
         corner[:, None, 1] + local[None, :, 1] < height
@@ -193,14 +204,10 @@ def rasterize_tiled(
         opacities = opacities.expand(C, N)
     dtype, dev = means2d.dtype, means2d.device
     isect, n_tiles = _intersect_tiles(means2d, radii, depths, tiles_x, tiles_y, ts)
-    ly, lx = torch.meshgrid(
-        torch.arange(ts, dtype=dtype, device=dev), torch.arange(ts, dtype=dtype, device=dev), indexing="ij"
-    )
-    local = torch.stack([lx.flatten(), ly.flatten()], dim=-1).to(dev) + 0.5  # [P, 2] pixel centres in a tile
+    local = _tile_pixels(ts, means2d)  # [P, 2] pixel centres in a tile
 
     def corners(tile_ids: Tensor) -> Tensor:
-        in_cam = tile_ids % (tiles_x * tiles_y)
-        return torch.stack([in_cam % tiles_x, in_cam // tiles_x], dim=-1).to(dtype) * ts  # [M, 2]
+        return _tile_corners(tile_ids, tiles_x, tiles_y, ts, means2d)
 
     # Pass 1 without autograd finds what contributes; pass 2 differentiates only that (often far fewer).
     keep = _contributing(isect, corners(isect.tile_ids), local, means2d, conics, opacities, config)
