@@ -31,7 +31,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
-.PHONY: help setup test demo demo-bundle dataset dataset-fixed dataset-hard ssl results bench lint clean distclean
+.PHONY: help setup test demo demo-bundle dataset dataset-fixed dataset-hard dataset-pybullet ssl results bench lint clean distclean
 
 help: ## list the targets
 	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [ROS=kilted|jazzy|distro|none] [PYTEST_ARGS='-k name -x']"
@@ -79,6 +79,10 @@ dataset-fixed: $(STAMP) ## the same with the study's grey material (what the doc
 dataset-hard: $(STAMP) ## shapes10hard CPU dataset (600 objects, 45-75 min on 2 cores; rerun resumes) in datasets/shapes10hard_cpu
 	MPLBACKEND=Agg $(PY) -m gs_perception.cli generate-dataset --config config/dataset_shapes10hard_cpu.yaml \
 		--out datasets/shapes10hard_cpu
+
+dataset-pybullet: $(STAMP) ## the instance-level set: pybullet's random + real meshes, two fits each (~15 min) in datasets/pybullet_cpu
+	MPLBACKEND=Agg $(PY) -m gs_perception.cli generate-dataset --config config/dataset_pybullet_cpu.yaml \
+		--out datasets/pybullet_cpu
 
 SEEDS ?= 0 1 2
 SSL_FLAGS = --epochs 180 --batch-size 12 --optimiser adam --lr 1e-3 --sample-num-points 1024 \

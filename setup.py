@@ -66,7 +66,9 @@ setup(
         "gsplat==1.5.3",
     ],
     extras_require={
-        "dev": ["pytest", "ruff", "plyfile"],
+        # pybullet: its wheel's data folder is the instance-level mesh set (data/pybullet_set.py).
+        "instances": ["pybullet"],
+        "dev": ["pytest", "ruff", "plyfile", "pybullet"],
     },
     zip_safe=True,
     entry_points={

@@ -8,6 +8,8 @@ Sources:
 - ``shapes10``: the built-in procedural classes named like ModelNet10 (:data:`~.shapes.SHAPES10`).
 - ``shapes10hard``: the same ten classes with part variants, shared sizes and random yaw
   (:mod:`.shapes_hard`); its test split holds exactly the objects built from held-out part combinations.
+- ``pybullet``: the instance-level set of real and random meshes in the pybullet wheel
+  (:mod:`.pybullet_set`).
 
 Every source gets the same three splits: ``train``, ``val`` (carved from train, seeded and stratified by
 class) and ``test``. Split assignment depends only on the object ids, the fractions and the seed — not on file
@@ -29,7 +31,7 @@ from .modelnet import index_modelnet
 from .shapes import SHAPES10, make_shape
 from .shapes_hard import is_held_out, make_hard_shape
 
-SOURCES = ("shapes10", "shapes10hard", "modelnet", "folder")
+SOURCES = ("shapes10", "shapes10hard", "modelnet", "folder", "pybullet")
 #: The procedural sets: an object is ``(set, class, seed)``, written ``<set>:<class>:<seed>`` in manifests.
 PROCEDURAL_SETS = ("shapes10", "shapes10hard")
 SPLITS = ("train", "val", "test")

@@ -35,9 +35,9 @@ from ..core.choices import check_choices
 from ..core.features import FeatureConfig
 from ..core.fit import FitConfig
 from ..core.runtime import resolve_device
-from ..provenance import provenance
 from .appearance import AppearanceConfig, apply_appearance
 from .catalog import (
+    SOURCES,
     ObjectSpec,
     assign_validation,
     folder_objects,
@@ -46,10 +46,13 @@ from .catalog import (
     shapes10_objects,
     shapes10hard_objects,
 )
+from .dataset_record import check_or_write_record
 from .feature_cache import build_feature_cache
 from .manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
 from .meshes import check_mesh, normalise_to_unit_sphere
+from .object_fits import build_extra_fits, extend_object
 from .parallel import map_in_processes
+from .pybullet_set import pybullet_objects
 from .views import ViewRenderConfig
 
 #: The study's renders: 64 spiral views at 800×800, plus 8 held-out poses for memory evaluation.
@@ -67,22 +70,27 @@ STUDY_FIT = FitConfig(
 )
 #: Fields that change how a run goes, not what it produces: a rerun may change them freely.
 RUN_FIELDS = ("workers", "threads", "device", "retry_errors", "max_objects")
+#: Fields a rerun may change because objects are extended, not rebuilt (the record follows the last run).
+EXTENDABLE_FIELDS = ("fits_per_object",)
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
     """Everything ``generate_dataset`` needs. Defaults follow the study (GPU); config/ has CPU presets."""
 
-    source: Literal["shapes10", "shapes10hard", "modelnet", "folder"] = "shapes10"
+    source: Literal["shapes10", "shapes10hard", "modelnet", "folder", "pybullet"] = "shapes10"
     """'shapes10' (built-in procedural classes), 'shapes10hard' (the same classes with part variants, shared
-    sizes, random yaw and held-out part combinations as the test split), 'modelnet' (ModelNet10/40 OFF tree)
-    or 'folder'."""
+    sizes, random yaw and held-out part combinations as the test split), 'modelnet' (ModelNet10/40 OFF tree),
+    'folder', or 'pybullet' (the instance-level set of the pybullet wheel's meshes, data/pybullet_set.py)."""
     root: str = ""
-    """Mesh tree for 'modelnet' (<class>/{train,test}/*.off) and 'folder' (<class>/[train|test/]*.obj …)."""
+    """Mesh tree for 'modelnet' (<class>/{train,test}/*.off) and 'folder' (<class>/[train|test/]*.obj …);
+    for 'pybullet' a pybullet_data folder (empty: the installed one)."""
     train_per_class: int = 40
-    """'shapes10', 'shapes10hard': objects per class in the train split (validation is carved from these)."""
+    """'shapes10', 'shapes10hard': objects per class in the train split (validation is carved from these);
+    'pybullet': random meshes in train."""
     test_per_class: int = 10
-    """'shapes10', 'shapes10hard': objects per class in the test split."""
+    """'shapes10', 'shapes10hard': objects per class in the test split; 'pybullet': random meshes in test
+    (its real objects are always test)."""
     classes: tuple[str, ...] = ()
     """Only these classes (any source); empty keeps every class."""
     max_per_split: int = 0
@@ -101,6 +109,11 @@ class DatasetConfig:
     """Per-object 3DGS fit."""
     features: FeatureConfig = FeatureConfig()
     """Encoder-ready feature cache of each object's Gaussians."""
+    fits_per_object: int = 1
+    """Independent 3DGS fits of each object: fit k > 1 refits the same views with ``fit.seed + k - 1``
+    (other initial points, other view order) into ``gaussians_fit<k>.ply`` / ``features_fit<k>.npz``, for
+    the instance test (find fit 2 from fit 1) and as training positives. Raising it on a finished dataset
+    adds the missing fits to every object and changes nothing else."""
     workers: int = 0
     """Parallel object workers; 0 = one per CPU core (at most 8) on CPU, 1 on CUDA."""
     threads: int = 0
@@ -114,6 +127,8 @@ class DatasetConfig:
 
     def __post_init__(self):
         check_choices(self)
+        if self.fits_per_object < 1:
+            raise ValueError(f"fits_per_object must be ≥ 1, got {self.fits_per_object}")
 
 
 @dataclass
@@ -145,10 +160,10 @@ def plan_objects(config: DatasetConfig) -> list[ObjectSpec]:
         specs = modelnet_objects(_require_root(config))
     elif config.source == "folder":
         specs = folder_objects(_require_root(config), config.test_fraction, config.split_seed)
+    elif config.source == "pybullet":
+        specs = pybullet_objects(config.root, config.train_per_class, config.test_per_class)
     else:
-        raise ValueError(
-            f"unknown source {config.source!r}; expected 'shapes10', 'shapes10hard', 'modelnet' or 'folder'"
-        )
+        raise ValueError(f"unknown source {config.source!r}; expected one of {SOURCES}")
     if config.classes:
         unknown = set(config.classes) - {s.label for s in specs}
         if unknown:
@@ -193,7 +208,7 @@ def generate_dataset(
     manifest = root / MANIFEST_NAME
     recovered = _recover_unrecorded(root, specs, read_manifest(manifest))
     done = read_manifest(manifest)
-    todo = [s for s in specs if not _is_done(root, done.get(s.object_id), config.retry_errors)]
+    todo = [s for s in specs if not _is_done(root, done.get(s.object_id), config)]
     skipped = len(specs) - len(todo)
     if config.max_objects:
         todo = todo[: config.max_objects]
@@ -261,6 +276,16 @@ def build_object(spec: ObjectSpec, root: Path, config: DatasetConfig, device: st
     partial = folder.with_name(folder.name + ".partial")
     base = dict(object_id=spec.object_id, label=spec.label, split=spec.split, source=_source_text(spec))
     try:
+        if _recorded_ok(folder):  # built by an earlier run with fewer fits: add the missing ones in place
+            return extend_object(
+                folder,
+                folder.relative_to(root).as_posix(),
+                config.fits_per_object,
+                config.fit,
+                config.features,
+                config.view.background,
+                device,
+            )
         shutil.rmtree(partial, ignore_errors=True)
         entry = _build(spec, partial, root, folder, config, device, base)
         entry = dataclasses.replace(entry, total_seconds=round(time.perf_counter() - start, 2))
@@ -292,6 +317,9 @@ def _build(spec, partial: Path, root: Path, folder: Path, config: DatasetConfig,
     build_feature_cache(partial / "gaussians.ply", partial / "features.npz", config.features)
     r = fitted.result
     rel = folder.relative_to(root).as_posix()
+    extra = build_extra_fits(
+        partial, rel, 2, config.fits_per_object, config.fit, config.features, view_config.background, device
+    )
     return ManifestEntry(
         **base,
         status="ok",
@@ -306,15 +334,22 @@ def _build(spec, partial: Path, root: Path, folder: Path, config: DatasetConfig,
         fit_seconds=round(r.seconds, 2),
         backend=r.backend,
         appearance=dataclasses.asdict(appearance),
+        extra_fits=extra,
     )
 
 
-def _is_done(root: Path, entry: ManifestEntry | None, retry_errors: bool) -> bool:
+def _recorded_ok(folder: Path) -> bool:
+    record = folder / "object.json"
+    return record.exists() and json.loads(record.read_text()).get("status") == "ok"
+
+
+def _is_done(root: Path, entry: ManifestEntry | None, config: DatasetConfig) -> bool:
     if entry is None:
         return False
     if not entry.ok:
-        return not retry_errors
-    return entry.folder is not None and (root / entry.folder / "object.json").exists()
+        return not config.retry_errors
+    built = entry.folder is not None and (root / entry.folder / "object.json").exists()
+    return built and 1 + len(entry.extra_fits) >= config.fits_per_object
 
 
 def _recover_unrecorded(root: Path, specs: list[ObjectSpec], entries: dict[str, ManifestEntry]) -> int:
@@ -331,20 +366,8 @@ def _recover_unrecorded(root: Path, specs: list[ObjectSpec], entries: dict[str, 
 
 
 def _check_or_write_config(root: Path, config: DatasetConfig) -> None:
-    """Refuse to mix objects made with different settings in one dataset; record the settings once."""
-    path = root / "dataset.json"
-    wanted = _content_config(config)
-    if path.exists():
-        saved = json.loads(path.read_text()).get("config", {})
-        differ = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k))
-        if differ:
-            raise ValueError(
-                f"{root} was generated with different settings ({', '.join(differ)}); "
-                "use the same config to resume, or a new --out folder"
-            )
-        return
-    record = {"config": wanted, "provenance": provenance(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    """Refuse to mix objects made with different settings in one dataset; record the settings."""
+    check_or_write_record(root, _content_config(config), _content_config(DatasetConfig()), EXTENDABLE_FIELDS)
 
 
 def _content_config(config: DatasetConfig) -> dict:

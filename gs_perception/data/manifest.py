@@ -19,6 +19,20 @@ MANIFEST_NAME = "manifest.jsonl"
 
 
 @dataclass(frozen=True)
+class ExtraFit:
+    """One more independent 3DGS fit of an object's views (``DatasetConfig.fits_per_object`` > 1): the
+    same images, another seed (initial points and view order), so two fits of one object differ as two
+    reconstructions of one thing would. Paths are relative to the dataset root."""
+
+    ply: str
+    features: str
+    seed: int
+    num_gaussians: int = 0
+    psnr_test: float | None = None
+    fit_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class ManifestEntry:
     """One object of a generated dataset (``status`` 'ok' or 'error')."""
 
@@ -42,6 +56,8 @@ class ManifestEntry:
     backend: str = ""
     appearance: dict | None = None
     error: str | None = None
+    extra_fits: tuple[ExtraFit, ...] = ()
+    """Fits 2, 3, … of the object (fit 1 is ``ply`` / ``features``), in order."""
 
     @property
     def ok(self) -> bool:
@@ -53,7 +69,13 @@ class ManifestEntry:
     @classmethod
     def from_dict(cls, data: dict) -> ManifestEntry:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        fields = {k: v for k, v in data.items() if k in names}
+        fields["extra_fits"] = tuple(ExtraFit(**fit) for fit in fields.get("extra_fits") or ())
+        return cls(**fields)
+
+    def fit_features(self) -> tuple[str, ...]:
+        """The feature caches of every fit, fit 1 first (relative to the dataset root)."""
+        return (self.features, *(fit.features for fit in self.extra_fits)) if self.features else ()
 
 
 def append_entry(path: str | Path, entry: ManifestEntry) -> None:

@@ -68,11 +68,19 @@ class SampleConfig:
     gaussian_jitter: float = 0.0
     """SSL: standard deviation of Gaussian noise added to each position, in the features' normalised
     units (the object fits the unit sphere). 0 = off."""
+    fit: int = 1
+    """Which of an object's independent 3DGS fits the Gaussians come from (1 = the first; datasets made
+    with ``fits_per_object`` > 1 have more)."""
+    random_fit: bool = False
+    """SSL: each sample takes the Gaussians of a random fit of its object instead of ``fit``, so the views
+    must match every independent reconstruction of the object (fits as positives)."""
     seed: int = 0
     """Seed of the random draws (combined with the epoch and the index)."""
 
     def __post_init__(self):
         check_choices(self)
+        if self.fit < 1:
+            raise ValueError(f"fit counts from 1, got {self.fit}")
         if self.gaussian_yaw and "sh" in self.feature_groups:
             raise ValueError("gaussian_yaw cannot turn the 'sh' feature group; drop one of them")
         if not self.gaussian_jitter >= 0:
@@ -142,9 +150,17 @@ class _GaussianViewSet(Dataset):
         #: Class names of the whole dataset (every split), so indices agree between splits.
         self.class_names: tuple[str, ...] = tuple(sorted({e.label for e in ok}))
         self.entries: list[ManifestEntry] = [e for e in ok if e.split in splits]
+        fits = min((len(e.fit_features()) for e in self.entries), default=0)
+        if self.entries and config.fit > fits:
+            raise ValueError(
+                f"{self.root}: fit {config.fit} asked for, but some objects have only {fits} fit(s); "
+                "add fits with generate-dataset --fits-per-object"
+            )
+        #: Independent fits every object of the splits has (``random_fit`` draws among these).
+        self.num_fits = fits
         saved = json.loads((self.root / "dataset.json").read_text())["config"]
         self.background = np.asarray(saved["view"]["background"], dtype=np.float32)
-        self._features: dict[int, GaussianFeatures] = {}
+        self._features: dict[tuple[int, int], GaussianFeatures] = {}
         self._frames: dict[int, list[str]] = {}
 
     def __len__(self) -> int:
@@ -160,21 +176,27 @@ class _GaussianViewSet(Dataset):
     def _generator(self, index: int) -> torch.Generator:
         return seeded_generator(self.config.seed, self.epoch, index)
 
-    def features(self, index: int) -> GaussianFeatures:
-        """The object's cached features (all of them, in FPS order)."""
-        if index in self._features:
-            return self._features[index]
-        features = read_feature_cache(self.root / self.entries[index].features)
+    def features(self, index: int, fit: int = 0) -> GaussianFeatures:
+        """The cached features (all of them, in FPS order) of fit ``fit`` of the object (0: the config's)."""
+        key = (index, fit or self.config.fit)
+        if key in self._features:
+            return self._features[key]
+        features = read_feature_cache(self.root / self.entries[index].fit_features()[key[1] - 1])
         if self.config.preload:
-            self._features[index] = features
+            self._features[key] = features
         return features
 
     def gaussians(
         self, index: int, generator: torch.Generator | None = None, augment: bool = False
     ) -> Tensor:
         """[P, C] sampled Gaussians of an object (P = num_points, C from feature_groups); ``augment``
-        applies the config's Gaussian augmentations (SSL training only)."""
-        features, n = self.features(index), self.config.num_points
+        applies the config's Gaussian augmentations and fit draw (SSL training only). ``generator``
+        defaults to the object's own for this epoch."""
+        generator = self._generator(index) if generator is None else generator
+        fit = 0
+        if augment and self.config.random_fit and self.num_fits > 1:
+            fit = 1 + int(torch.randint(self.num_fits, (), generator=generator))
+        features, n = self.features(index, fit), self.config.num_points
         if self.config.sampling == "fps" or len(features) <= n:
             picked = torch.arange(n) % len(features)  # FPS prefix; cyclic repeat when too few
         else:
@@ -312,4 +334,4 @@ class ClassificationDataset(_GaussianViewSet):
         n_views = len(self.view_files(index))
         count = min(self.config.num_views or n_views, n_views)
         views = self.load_views(index, torch.arange(count))
-        return ObjectSample(self.gaussians(index, self._generator(index)), views, self.label(index), index)
+        return ObjectSample(self.gaussians(index), views, self.label(index), index)

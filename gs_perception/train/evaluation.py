@@ -50,6 +50,7 @@ from .checkpoint import load_checkpoint
 from .controls import cross_modal_figures, descriptor_features, train_frozen_head, untrained_model
 from .datasets import ClassificationDataset
 from .embeddings import Embeddings, compute_embeddings
+from .instance import InstanceFigures, descriptor_instance_figures, has_two_fits, instance_figures
 from .run_figures import MemoryFigures, PairFigures, ProbeFigure, RunFigures, results_markdown
 from .ssl import SSLConfig
 
@@ -91,6 +92,12 @@ class EvalConfig:
     encoders) and report 95 % bootstrap intervals."""
     control_head_steps: int = 300
     """Training steps of the fusion head on frozen untrained encoders (Adam, 32 objects per step)."""
+    instance: bool = True
+    """The instance test (train/instance.py): find each object's second 3DGS fit from its first, and from
+    a view, among same-class distractors; on the scored split when its objects have two fits."""
+    instance_data: tuple[str, ...] = ()
+    """More datasets with two fits per object (e.g. the pybullet instance set) whose test split gets the
+    same instance test; nothing is trained on them."""
 
     def __post_init__(self):
         check_choices(self)
@@ -282,8 +289,11 @@ def evaluate(config: EvalConfig) -> EvalResult:
         figures.probes = probe_figures(embeddings, config, seed=i)
         if embeddings["test"].memory_train is not None:
             figures.memory = _memory_figures(*(embeddings[s] for s in ("train", "val", "test")))
+        controls = None
         if config.controls:
-            _add_controls(figures, model, embeddings, ssl_config, config, seed=i, device=device)
+            controls = _add_controls(figures, model, embeddings, ssl_config, config, seed=i, device=device)
+        if config.instance:
+            figures.instance = _instance(model, controls, ssl_config, config, seed=i, device=device)
         figures.supervised_correct = _baselines(ssl_config.dataset, config, seed=i)
         figures.supervised = {k: float(np.mean(v)) for k, v in figures.supervised_correct.items()}
         per_run.append(figures)
@@ -320,6 +330,24 @@ def _add_controls(figures: RunFigures, model, embeddings, ssl_config, config: Ev
         cross_modal_figures(untrained, head, e["test"], "untrained", seed),
     ]
     model.to(device)
+    return untrained, head
+
+
+def _instance(model, controls, ssl_config, config: EvalConfig, seed: int, device) -> list[InstanceFigures]:
+    """The instance test on the scored split (when it has two fits per object) and on every
+    ``instance_data`` test split, for the run, and with ``controls`` (untrained encoders and their head)
+    for them too."""
+    scored = _roles(config)["test"]
+    sets = [(ssl_config.dataset, scored)] * has_two_fits(ssl_config.dataset, scored, ssl_config.sample)
+    sets += [(d, "test") for d in config.instance_data]
+    sources = [(model, model.head, "ssl")] + ([(*controls, "untrained")] if controls else [])
+    out = []
+    for dataset, split in sets:
+        for encoders, head, source in sources:
+            out += instance_figures(encoders, head, dataset, split, ssl_config.sample, source, seed, device)
+        if controls:
+            out.append(descriptor_instance_figures(dataset, split, ssl_config.sample, seed))
+    return out
 
 
 BASELINES = {"pointnet": train_point_baseline, "mvcnn": train_mvcnn_baseline}

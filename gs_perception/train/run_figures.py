@@ -71,6 +71,34 @@ class CrossModalFigures:
 
 
 @dataclass
+class InstanceFigures:
+    """Retrieval of an object's fit 2 among same-class distractors, for one source and query.
+
+    Instance test (train/instance.py).
+
+    Attributes:
+        dataset: Name of the dataset folder.
+        split: The split scored.
+        source: 'ssl', 'untrained' or 'descriptor'.
+        query: 'gaussians' (fit 1) or 'images' (view 0).
+        recall_at_1, recall_at_5: Fraction of objects whose fit 2 ranks first / in the top 5.
+        chance_at_1, chance_at_5: What a random ranking scores on the same galleries.
+        hits_at_1, hits_at_5: [O] per-object 0/1 (the bootstrap intervals resample these).
+    """
+
+    dataset: str
+    split: str
+    source: str
+    query: str
+    recall_at_1: float
+    recall_at_5: float
+    chance_at_1: float
+    chance_at_5: float
+    hits_at_1: list[int]
+    hits_at_5: list[int]
+
+
+@dataclass
 class MemoryFigures:
     """Image probes on views they were not trained on (the study's memory-based vision), each trained (all
     labels) on pools of as many real training views as the test pool has."""
@@ -102,6 +130,8 @@ class RunFigures:
     """… and its per-object test correctness (1 = right), for the intervals."""
     cross_modal: list[CrossModalFigures] = field(default_factory=list)
     """The run's head and the frozen-untrained control on harder pairs and retrieval (with controls)."""
+    instance: list[InstanceFigures] = field(default_factory=list)
+    """The instance test: fit 2 found from fit 1 or a view (datasets with two fits per object)."""
 
     def probe_figure(
         self, features: str, views: int, labels: float, source: str = "ssl"
@@ -241,6 +271,31 @@ def _cross_modal_table(runs: list[RunFigures]) -> str:
     return markdown_table(["measure"] + [titles.get(s, s) for s in sources], rows)
 
 
+INSTANCE_SOURCES = {
+    "ssl": "self-supervised",
+    "untrained": "untrained encoders",
+    "descriptor": "hand-made descriptor (yaw-invariant)",
+}
+
+
+def _instance_table(runs: list[RunFigures]) -> str:
+    """One row per (dataset, split, query), one column per source; cells recall@1 with intervals."""
+    keys = list(dict.fromkeys((f.dataset, f.split, f.query) for f in runs[0].instance))
+    sources = [s for s in INSTANCE_SOURCES if any(f.source == s for f in runs[0].instance)]
+    rows = []
+    for dataset, split, query in keys:
+        pick = [
+            [f for r in runs for f in r.instance if (f.dataset, f.split, f.query, f.source) == (*k, s)]
+            for k in [(dataset, split, query)]
+            for s in sources
+        ]
+        cells = [_interval([f.hits_at_1 for f in found]) for found in pick]
+        chance = next(f.chance_at_1 for found in pick for f in found)
+        what = "fit 1 → fit 2" if query == "gaussians" else "view → fit 2"
+        rows.append([f"`{dataset}` {split}: {what} (chance {100 * chance:.1f} %)"] + cells)
+    return markdown_table(["query"] + [INSTANCE_SOURCES[s] for s in sources], rows)
+
+
 def results_markdown(
     runs: list[RunFigures],
     run_names: Sequence[str],
@@ -275,4 +330,10 @@ def results_markdown(
         ]
     if runs[0].cross_modal:
         parts += [f"### Cross-modality against its control ({scored} split)", _cross_modal_table(runs)]
+    if runs[0].instance:
+        parts += [
+            "### Instance test: find an object's second 3DGS fit among up to 9 same-class objects (recall@1, "
+            "mean over runs [95 % bootstrap interval over objects])",
+            _instance_table(runs),
+        ]
     return "\n\n".join(parts) + "\n"

@@ -32,6 +32,7 @@ DATA = DatasetConfig(
     view=ViewRenderConfig(width=24, height=24, n_train=4, n_test=2),
     fit=FitConfig(steps=15, refine_start=1000, init_points=150, max_gaussians=150),
     features=FeatureConfig(max_points=64),
+    fits_per_object=2,
     workers=1,
 )
 SAMPLE = SampleConfig(num_points=32, views_per_sample=2, feature_groups=("xyz", "scale", "rgb"))
@@ -65,6 +66,7 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
         pair_draws=2,
         baselines=("pointnet", "mvcnn"),
         baseline=baseline,
+        instance_data=(str(root / "data"),),  # scored again as if it were another instance set
     )
     result = evaluate(config)
     assert len(result.runs) == 2
@@ -108,6 +110,18 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     ):
         assert heading in text
     assert " % [" in text  # bootstrap intervals
+    # The instance test: fit 2 from fit 1 and from a view, for the run and its controls.
+    kinds = [(f.source, f.query) for f in first.instance]
+    assert kinds == [
+        ("ssl", "gaussians"),
+        ("ssl", "images"),
+        ("untrained", "gaussians"),
+        ("untrained", "images"),
+        ("descriptor", "gaussians"),
+    ] * 2
+    assert first.instance[0].hits_at_1 == first.instance[5].hits_at_1  # same split, same galleries
+    assert all(f.split == "test" and len(f.hits_at_1) == 6 and f.chance_at_1 == 0.5 for f in first.instance)
+    assert "Instance test" in text and "fit 1 → fit 2" in text
     assert json.loads(result.metrics_json.read_text())["runs"] == folders
     for name in ("tsne_images_1view.png", "tsne_images_all_views.png", "tsne_gaussians.png"):
         assert (root / "eval" / name).stat().st_size > 0
@@ -139,6 +153,7 @@ def test_evaluate_needs_runs_and_known_baselines(runs):
 
 def test_recipes_are_chosen_on_val_without_reading_test(runs, monkeypatch):
     import gs_perception.train.evaluation as evaluation
+    import gs_perception.train.instance as instance
 
     root, folders = runs
     real = evaluation.ClassificationDataset
@@ -148,6 +163,7 @@ def test_recipes_are_chosen_on_val_without_reading_test(runs, monkeypatch):
         return real(dataset, split, *args, **kwargs)
 
     monkeypatch.setattr(evaluation, "ClassificationDataset", no_test)
+    monkeypatch.setattr(instance, "ClassificationDataset", no_test)
     config = EvalConfig(
         runs=tuple(folders), out=str(root / "eval_val"), view_counts=(1, 4), score_split="val"
     )
@@ -156,5 +172,6 @@ def test_recipes_are_chosen_on_val_without_reading_test(runs, monkeypatch):
     assert result.bundle is None and first.supervised == {}
     assert len(first.probe_figure("gaussians", 0, 1.0, "untrained").correct) == 3  # one val object per class
     assert "Scored on the **val** split" in result.results_md.read_text()
+    assert {f.split for f in first.instance} == {"val"} and len(first.instance[0].hits_at_1) == 3
     with pytest.raises(ValueError, match="score_split"):
         EvalConfig(score_split="train")
