@@ -7,6 +7,8 @@ Subcommands:
     generate-dataset  meshes (shapes10, ModelNet, a folder) → views → Gaussians → feature caches, resumable
     train-ssl     self-supervised training of the image and Gaussian encoders on a generated dataset
     evaluate      the study's tables (and the corrected ones) for SSL runs, t-SNE figures, the encoder bundle
+    train-ff      train the feed-forward Gaussian predictor (Splatter-Image-style) on a generated dataset
+    eval-ff       novel-view quality of a train-ff run from 1/2/4 views, against the per-object fitter
     pack-bundle   re-save an encoder bundle with int8 weights (a quarter of the size) for shipping
     sim-bag       a simulated camera orbiting objects → a ROS 2 bag (sqlite3 or mcap) with held-out frames
     capture-bag   a posed photo capture (transforms.json) → a ROS 2 bag without depth
@@ -159,6 +161,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_ff(args: argparse.Namespace) -> int:
+    from .train.feedforward import FFConfig, train_ff
+
+    result = train_ff(config_from_args(FFConfig, args), resume=args.resume, show_progress=not args.quiet)
+    last = result.last_val or result.last_train
+    figures = "" if last is None else f"; last {last.split} PSNR {last.psnr:.2f} dB, loss {last.loss}"
+    print(f"{result.position.step} steps → {result.checkpoint}{figures}")
+    return 0
+
+
+def cmd_eval_ff(args: argparse.Namespace) -> int:
+    from .train.ff_eval import FFEvalConfig, evaluate_ff
+
+    result = evaluate_ff(config_from_args(FFEvalConfig, args))
+    print(result.results_md.read_text())
+    print(f"→ {result.results_md}, {result.metrics_json}" + (f", {result.plot}" if result.plot else ""))
+    return 0
+
+
 def cmd_pack_bundle(args: argparse.Namespace) -> int:
     from .models.bundle import load_bundle, save_bundle
 
@@ -299,6 +320,8 @@ def _add_learning_commands(sub: argparse._SubParsersAction) -> None:
     add_dataclass_args(p, EvalConfig)
     p.set_defaults(func=cmd_evaluate)
 
+    _add_feedforward_commands(sub)
+
     p = sub.add_parser("pack-bundle", help="re-save an encoder bundle compactly (int8 weights) for shipping")
     p.add_argument("bundle", type=Path, help="bundle file (`evaluate` writes <out>/bundle.pt)")
     p.add_argument("--out", type=Path, required=True, help="the packed bundle file to write")
@@ -306,6 +329,30 @@ def _add_learning_commands(sub: argparse._SubParsersAction) -> None:
         "--weights", default="int8", choices=("int8", "float32"), help="weight storage (default: int8)"
     )
     p.set_defaults(func=cmd_pack_bundle)
+
+
+def _add_feedforward_commands(sub: argparse._SubParsersAction) -> None:
+    """train-ff, eval-ff."""
+    from .train.feedforward import FFConfig
+    from .train.ff_eval import FFEvalConfig
+
+    p = sub.add_parser(
+        "train-ff",
+        help="train the feed-forward Gaussian predictor (resumable)",
+        description="Per-pixel Gaussians from posed views (Splatter-Image-style), trained with render "
+        "losses at other views of the same object; writes config.json, metrics.csv, tb/ and checkpoints/ "
+        "under --out.",
+    )
+    p.add_argument("--config", default=None, help="YAML preset overriding FFConfig (see config/ff_cpu.yaml)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataclass_args(p, FFConfig)
+    p.set_defaults(func=cmd_train_ff)
+
+    p = sub.add_parser("eval-ff", help="novel-view PSNR/SSIM of a train-ff run, the fitter, a class probe")
+    p.add_argument("--config", default=None, help="YAML preset overriding FFEvalConfig")
+    add_dataclass_args(p, FFEvalConfig)
+    p.set_defaults(func=cmd_eval_ff)
 
 
 def main(argv: list[str] | None = None) -> int:

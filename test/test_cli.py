@@ -100,6 +100,8 @@ COMMANDS = sorted(
         "replay",
         "demo",
         "pack-bundle",
+        "train-ff",
+        "eval-ff",
     ]
 )
 
@@ -111,6 +113,8 @@ def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[typ
     from gs_perception.data.sim import SimConfig
     from gs_perception.ros.replay import ReplayConfig
     from gs_perception.train.evaluation import EvalConfig
+    from gs_perception.train.feedforward import FFConfig
+    from gs_perception.train.ff_eval import FFEvalConfig
     from gs_perception.train.ssl import SSLConfig
 
     views = (ViewRenderConfig, "view-", dataclass_from_args(ViewRenderConfig, args, "view-"))
@@ -125,6 +129,8 @@ def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[typ
         "sim-bag": lambda: [(SimConfig, "", dataclass_from_args(SimConfig, args, "", sim_yaml))],
         "capture-bag": lambda: [(CaptureConfig, "", dataclass_from_args(CaptureConfig, args))],
         "pack-bundle": lambda: [],
+        "train-ff": lambda: [(FFConfig, "", cli.config_from_args(FFConfig, args))],
+        "eval-ff": lambda: [(FFEvalConfig, "", cli.config_from_args(FFEvalConfig, args))],
         "replay": lambda: [(ReplayConfig, "", cli_online._replay_config(args))],
         "demo": lambda: list(zip((SimConfig, ReplayConfig), ("sim-", ""), cli_online.demo_configs(args))),
     }

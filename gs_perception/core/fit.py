@@ -229,6 +229,7 @@ def fit_gaussians(
     points_rgb: Tensor | None = None,
     device: torch.device | str = "cpu",
     progress: Callable[[int, dict], None] | None = None,
+    start: GaussianCloud | None = None,
 ) -> FitResult:
     """Fit 3D Gaussians to posed images.
 
@@ -239,16 +240,26 @@ def fit_gaussians(
         points, points_rgb: [P, 3] surface samples and their colours, for ``init='points'``.
         device: Where to optimise ("cuda" uses gsplat when available).
         progress: Called as ``progress(step, {"loss": ..., "gaussians": ...})`` after every step.
+        start: A cloud to start from instead of ``config.init`` (e.g. a feed-forward prediction; its SH
+            degree is kept). The scene scale then comes from the cameras' distance to the cloud's median
+            point, which one camera alone can give (the optical axes' meeting point cannot).
 
     Returns:
-        A :class:`FitResult` whose cloud is detached, on the CPU.
+        A :class:`FitResult` whose cloud is detached, on the CPU (``init`` is 'given' with ``start``).
     """
     torch.manual_seed(config.seed)
     device = torch.device(device)
     backend = config.render.resolve(device)
-    cloud, init = initial_cloud(train, config, points, points_rgb)
+    if start is None:
+        cloud, init = initial_cloud(train, config, points, points_rgb)
+        scene_scale = scene_frame(train.T_world_cam)[1] / 3.0  # ≈ 1 for cameras 3 m from what they look at
+    else:
+        cloud, init = start.detach(), "given"
+        eyes = train.T_world_cam[:, :3, 3].to(cloud.means)
+        scene_scale = (
+            float((eyes - cloud.means.median(dim=0).values).norm(dim=-1).max().clamp_min(1e-6)) / 3.0
+        )
     params = gaussian_parameters(cloud, device)
-    scene_scale = scene_frame(train.T_world_cam)[1] / 3.0  # ≈ 1 for cameras 3 m from what they look at
     c = config
     optimizers = per_parameter_adam(
         params, c.lr_means * scene_scale, c.lr_scales, c.lr_quats, c.lr_opacities, c.lr_sh0

@@ -112,13 +112,17 @@ def test_evaluate_writes_the_tables_per_seed_figures_and_a_bundle(runs):
     assert " % [" in text  # bootstrap intervals
     # The instance test: fit 2 from fit 1 and from a view, for the run and its controls.
     kinds = [(f.source, f.query) for f in first.instance]
-    assert kinds == [
-        ("ssl", "gaussians"),
-        ("ssl", "images"),
-        ("untrained", "gaussians"),
-        ("untrained", "images"),
-        ("descriptor", "gaussians"),
-    ] * 2
+    assert (
+        kinds
+        == [
+            ("ssl", "gaussians"),
+            ("ssl", "images"),
+            ("untrained", "gaussians"),
+            ("untrained", "images"),
+            ("descriptor", "gaussians"),
+        ]
+        * 2
+    )
     assert first.instance[0].hits_at_1 == first.instance[5].hits_at_1  # same split, same galleries
     assert all(f.split == "test" and len(f.hits_at_1) == 6 and f.chance_at_1 == 0.5 for f in first.instance)
     assert "Instance test" in text and "fit 1 → fit 2" in text
