@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -35,6 +35,7 @@ from ..core.memory import MemoryConfig
 from ..pipeline.assembler import AssemblerConfig, FrameAssembler
 from ..pipeline.recognition import RecognisedObject
 from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs
+from ..pipeline.step_log import STEPS_FILE, StepObserver, StepRecord, write_steps
 from ..provenance import provenance
 from . import perception_msgs as msgs
 from . import sensor_conversions as sensors
@@ -246,8 +247,10 @@ def replay(
     config: ReplayConfig = ReplayConfig(),
     show_progress: bool = True,
     overwrite: bool = False,
+    observers: Sequence[StepObserver] = (),
 ) -> ReplayResult:
-    """Run the pipeline over ``bag``; write ``<out>/bag``, ``<out>/metrics.json`` and ``<out>/memory.ply``.
+    """Run the pipeline over ``bag``; write ``<out>/bag``, ``<out>/metrics.json``, ``<out>/memory.ply`` and
+    ``<out>/steps.jsonl`` (one :class:`~gs_perception.pipeline.step_log.StepRecord` per live frame).
 
     Everything is written into ``<out>.partial-<pid>`` and renamed to ``out`` once complete, so a replay
     that fails leaves no ``out`` and no partial folder (only killing the process can leave the latter).
@@ -258,6 +261,8 @@ def replay(
         config: Pipeline, matching, topics and output bag settings.
         show_progress: tqdm bar over the input messages (with total and ETA).
         overwrite: Replace an existing ``out`` (only after the new output is complete).
+        observers: See every step as it happens (a live viewer, a recorder); closed at the end, also on
+            failure.
 
     Raises:
         FileNotFoundError: ``bag`` does not exist.
@@ -277,22 +282,30 @@ def replay(
         shutil.rmtree(partial, ignore_errors=True)  # left by a killed process that had our pid
         partial.mkdir(parents=True)
         try:
-            result = _replay_into(partial, source, inputs, config, show_progress)
+            result = _replay_into(partial, source, inputs, config, show_progress, observers)
             _publish(partial, out)
         except BaseException:  # failures and interrupts alike: leave no partial output behind
             shutil.rmtree(partial, ignore_errors=True)
             raise
+        finally:
+            for observer in observers:
+                observer.close()
     return replace(
         result, out_bag=out / "bag", metrics_json=out / "metrics.json", memory_ply=out / "memory.ply"
     )
 
 
 def _replay_into(
-    work: Path, source: BagReader, inputs: _Inputs, config: ReplayConfig, show_progress: bool
+    work: Path,
+    source: BagReader,
+    inputs: _Inputs,
+    config: ReplayConfig,
+    show_progress: bool,
+    observers: Sequence[StepObserver],
 ) -> ReplayResult:
     """The replay proper, writing into the folder ``work``."""
     pipeline_config = config.pipeline
-    heldout, records = [], []
+    heldout, records, steps = [], [], []
     ns = config.topics.output_namespace.rstrip("/")
     start, last, wanted = time.perf_counter(), None, inputs.wanted()
     total = sum(count for topic, count in source.counts.items() if topic in wanted)
@@ -307,7 +320,10 @@ def _replay_into(
                 if config.max_frames and len(records) >= config.max_frames:
                     break
                 last = pipeline.step(frame)
+                steps.append(StepRecord.of(len(records), frame, last))
                 records.append(last)
+                for observer in observers:
+                    observer.on_step(frame, last, steps[-1], pipeline)
                 for topic, msg in output_messages(types, last, config.topics.world_frame):
                     writer.write(f"{ns}/{topic}", msg, last.stamp_ns)
         pipeline.memory.run_owed()  # background mode: what a node would have run while idle
@@ -317,6 +333,7 @@ def _replay_into(
         for topic, msg in object_messages(types, objects, final_stamp, config.topics.world_frame):
             writer.write(f"{ns}/final/{topic}", msg, final_stamp)
         pipeline.memory.save(work / "memory.ply")
+    write_steps(work / STEPS_FILE, steps)
     damage = source.damage
     lost = 0 if damage is None else damage.lost
     metrics = summarise(

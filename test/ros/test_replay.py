@@ -15,6 +15,7 @@ from gs_perception.core.memory import MemoryConfig
 from gs_perception.data.sim import SimConfig, simulate
 from gs_perception.pipeline.recognition import RecognitionConfig
 from gs_perception.pipeline.step import Pipeline, PipelineConfig
+from gs_perception.pipeline.step_log import STEPS_FILE, read_steps
 from gs_perception.ros import perception_msgs as msgs
 from gs_perception.ros import sensor_conversions as sensors
 from gs_perception.ros.bag_io import BagReadWarning, BagWriter, read_bag
@@ -38,13 +39,28 @@ def replayed(tmp_path_factory, tiny_bundle):  # tiny_bundle: test/ros/conftest.p
     write_sim_bag(simulate(SIM), root / "sim")
     recognition = RecognitionConfig(bundle=str(tiny_bundle), num_views=2, min_gaussians=20)
     config = ReplayConfig(pipeline=PipelineConfig(memory=MEMORY, recognition=recognition, recognise_every=4))
-    first = replay(root / "sim", root / "out1", config, show_progress=False)
+    observer = _Recorder()
+    first = replay(root / "sim", root / "out1", config, show_progress=False, observers=[observer])
     second = replay(root / "sim", root / "out2", config, show_progress=False)
-    return root, first, second
+    return root, first, second, observer
+
+
+class _Recorder:
+    """A StepObserver that keeps what it was shown."""
+
+    def __init__(self):
+        self.records, self.gaussians, self.closed = [], [], 0
+
+    def on_step(self, frame, outputs, record, pipeline):
+        self.records.append(record)
+        self.gaussians.append(pipeline.cloud().means.shape[0])
+
+    def close(self):
+        self.closed += 1
 
 
 def test_every_live_frame_is_stepped_and_held_out_frames_are_rendered_well(replayed):
-    _, result, _ = replayed
+    _, result, _, _ = replayed
     m = result.metrics
     assert m.frames == 8 and m.dropped_frames == 0 and m.skipped_messages == {}
     assert m.heldout_frames == 2
@@ -55,7 +71,7 @@ def test_every_live_frame_is_stepped_and_held_out_frames_are_rendered_well(repla
 
 
 def test_outputs_carry_the_input_stamps_and_frames(replayed):
-    root, result, _ = replayed
+    root, result, _, _ = replayed
     inputs = {msg.stamp_ns for msg in read_bag(root / "sim", topics={"/camera/image_raw"})}
     by_topic: dict[str, list] = {}
     for msg in read_bag(result.out_bag):
@@ -78,7 +94,7 @@ def test_outputs_carry_the_input_stamps_and_frames(replayed):
 
 
 def test_ground_truth_gives_accuracy_and_metrics_json(replayed):
-    _, result, _ = replayed
+    _, result, _, _ = replayed
     m = result.metrics
     assert m.ground_truth == ["chair"] and m.predicted[0] == "chair" and m.accuracy == 1.0
     saved = json.loads(result.metrics_json.read_text())
@@ -86,8 +102,28 @@ def test_ground_truth_gives_accuracy_and_metrics_json(replayed):
     assert saved["provenance"]["git_sha"] and result.memory_ply.is_file()
 
 
+def test_steps_jsonl_holds_every_step_and_observers_see_them_live(replayed):
+    root, result, _, observer = replayed
+    steps = read_steps(root / "out1" / STEPS_FILE)
+    m = result.metrics
+    assert [s.index for s in steps] == list(range(m.frames))
+    assert [s.gaussians for s in steps] == [count for _, count in m.gaussians_over_time]
+    assert sum(s.keyframe for s in steps) == m.keyframes and all(s.latency_ms > 0 for s in steps)
+    assert steps[0].intrinsics[4:] == (SIM.width, SIM.height) and len(steps[0].T_world_cam) == 16
+    recognised = [s for s in steps if s.detections is not None]
+    assert recognised and all(s.keyframe for s in recognised)  # recognition runs on keyframes
+    top = recognised[-1].detections[0]
+    assert (
+        top.class_name == "chair"
+        and top.score == max(top.scores.values())
+        and set(top.scores) == set(CLASSES)
+    )
+    assert observer.records == steps and observer.closed == 1
+    assert observer.gaussians == [s.gaussians for s in steps]
+
+
 def test_deterministic_replay_gives_the_same_result_twice(replayed):
-    _, first, second = replayed
+    _, first, second, _ = replayed
     assert first.metrics.heldout_psnr_per_frame == second.metrics.heldout_psnr_per_frame
     assert first.metrics.final_gaussians == second.metrics.final_gaussians
     a, b = first.heldout[0][1], second.heldout[0][1]
