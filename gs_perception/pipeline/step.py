@@ -10,6 +10,7 @@ copy of the Gaussians. It returns plain dataclasses; converting them to messages
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..core.gaussians import GaussianCloud
 from ..core.memory import GaussianMemory, InsertResult, MemoryConfig, MemoryRender, MemoryStats
 from ..core.runtime import resolve_device
 from ..models.bundle import Bundle, load_bundle
+from .feedforward import PredictorConfig, SplatterProposer
 from .recognition import RecognisedObject, Recogniser, RecognitionConfig
 
 
@@ -33,6 +35,8 @@ class PipelineConfig:
     """The Gaussian memory (keyframes, insertion, optimisation, budget)."""
     recognition: RecognitionConfig = RecognitionConfig()
     """Object extraction and the encoder bundle."""
+    predictor: PredictorConfig = PredictorConfig()
+    """The feed-forward predictor for ``memory.insertion`` 'predicted' / 'predicted+alpha'."""
     recognise_every: int = 4
     """Recognise objects after every this many keyframes (0 = never; replay also recognises at the end)."""
     render_every: int = 1
@@ -80,7 +84,7 @@ class Pipeline:
     def __init__(self, config: PipelineConfig = PipelineConfig(), bundle: Bundle | None = None):
         self.config = config
         self.device = resolve_device(config.memory.device)
-        self.memory = GaussianMemory(config.memory)
+        self.memory = GaussianMemory(config.memory, _proposer(config, self.device))
         if bundle is None and config.recognition.bundle:
             bundle = load_bundle(Path(config.recognition.bundle).expanduser(), map_location=self.device)
         self.recogniser = (
@@ -155,3 +159,22 @@ class Pipeline:
         """Forget everything (memory and objects)."""
         self.memory.reset()
         self.objects, self.frames = [], 0
+
+
+def _proposer(config: PipelineConfig, device: torch.device) -> SplatterProposer | None:
+    """The predictor the memory's insertion asks for, if any; a predictor the memory would not use is not
+    loaded (with a warning)."""
+    if config.memory.insertion == "alpha":
+        if config.predictor.path:
+            warnings.warn(
+                f"predictor.path={config.predictor.path!r} is unused: memory.insertion is 'alpha' "
+                "(set it to 'predicted' or 'predicted+alpha')",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return None
+    if not config.predictor.path:
+        raise ValueError(
+            f"memory.insertion={config.memory.insertion!r} needs predictor.path (train-ff's predictor.pt)"
+        )
+    return SplatterProposer(config.predictor, device)

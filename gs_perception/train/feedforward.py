@@ -40,10 +40,13 @@ from ..core.choices import check_choices
 from ..core.render import RenderConfig
 from ..core.runtime import resolve_device, seeded_generator
 from ..models.splatter import SplatterConfig, SplatterImage
+from ..models.splatter_file import PredictorInfo, save_predictor
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
 from .ff_data import ObjectViews, Views, draw_views, load_objects
 from .ff_loss import FFLossConfig, RenderLoss, ff_loss, object_depth_range
+
+PREDICTOR_FILE = "predictor.pt"
 
 
 @dataclass(frozen=True)
@@ -250,11 +253,19 @@ class FFTrainer:
         return _row("val", self.position, out, 1, lr, time.perf_counter() - start)
 
     def save(self, row: MetricRow | None) -> Path:
+        """The checkpoint (resume), then ``<out>/predictor.pt`` (the file the online pipeline loads)."""
         info = {"provenance": provenance(), "last_metrics": None if row is None else dataclasses.asdict(row)}
         config = json.loads(json.dumps(dataclasses.asdict(self.config)))
-        return save_checkpoint(
+        checkpoint = save_checkpoint(
             self.out / "checkpoints" / "last.pt", self.modules, self.position, config, info
         )
+        save_predictor(self.out / PREDICTOR_FILE, self.model, self.predictor_info())
+        return checkpoint
+
+    def predictor_info(self) -> PredictorInfo:
+        width, height = self.train_set.train.rgb.shape[3], self.train_set.train.rgb.shape[2]
+        background = tuple(float(c) for c in self.train_set.background.tolist())
+        return PredictorInfo((int(width), int(height)), background, self.config.object_radius)
 
 
 def _val_split(config: FFConfig) -> ObjectViews | None:

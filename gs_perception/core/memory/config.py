@@ -4,6 +4,7 @@ derived from it; launch files and YAML only override)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..choices import check_choices
 from ..render import RenderConfig
@@ -54,6 +55,13 @@ class MemoryConfig:
     """… after which they are inserted at this z-depth, with a warning (metres)."""
     new_opacity: float = 0.5
     """Opacity of inserted Gaussians."""
+    insertion: Literal["alpha", "predicted", "predicted+alpha"] = "alpha"
+    """How a keyframe's new Gaussians are made: 'alpha', back-projected at the pixels the memory does not
+    explain; 'predicted', a feed-forward predictor's Gaussians of those pixels (the memory's owner must hand
+    it a proposer: pipeline ``predictor.path``); 'predicted+alpha', the prediction first, then
+    back-projection where the memory still does not explain the keyframe."""
+    predicted_min_opacity: float = 0.05
+    """Predicted Gaussians fainter than this are not inserted (predictors make unneeded ones transparent)."""
     sh_degree: int = 0
     """SH degree of the memory (0: view-independent colour; higher needs many views of each Gaussian)."""
     max_gaussians: int = 200000
@@ -114,6 +122,7 @@ class MemoryConfig:
             (c.fallback_depth_m > 0 and c.insert_scale > 0,
              "fallback_depth_m and insert_scale must be positive"),
             (c.depthless_wait_keyframes >= 0, "depthless_wait_keyframes must be ≥ 0"),
+            (0 <= c.predicted_min_opacity < 1, "predicted_min_opacity must be in [0, 1)"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:

@@ -29,6 +29,7 @@ from .depth import DepthGuess, DepthlessInsertion
 from .insertion import seed_gaussians, unexplained_pixels
 from .keyframes import Keyframe, gate, pick_keyframes, working_keyframe
 from .optimisation import deterministic_algorithms, prune_index, window_loss
+from .proposals import Proposer, keep_proposed, object_centre
 from .results import InsertResult, MemoryRender, MemoryStats
 
 
@@ -37,10 +38,20 @@ class GaussianMemory:
 
     Args:
         config: Settings (defaults: :class:`MemoryConfig`).
+        proposer: Proposes Gaussians for each keyframe (a feed-forward predictor); required when
+            ``config.insertion`` is 'predicted' or 'predicted+alpha', unused otherwise.
+
+    Raises:
+        ValueError: A predicted insertion without a proposer.
     """
 
-    def __init__(self, config: MemoryConfig | None = None):
+    def __init__(self, config: MemoryConfig | None = None, proposer: Proposer | None = None):
         self.config = config = MemoryConfig() if config is None else config
+        if config.insertion != "alpha" and proposer is None:
+            raise ValueError(
+                f"memory.insertion={config.insertion!r} needs a predictor (pipeline predictor.path)"
+            )
+        self._proposer = proposer if config.insertion != "alpha" else None
         self.device = resolve_device(config.device)
         self.backend = config.render.resolve(self.device)
         self.working_scale = (
@@ -78,12 +89,30 @@ class GaussianMemory:
         return InsertResult(keyframe, reason, inserted, self.num_gaussians, time.perf_counter() - start)
 
     def _insert(self, kf: Keyframe) -> int:
-        """Insert Gaussians for ``kf``; without depth where :mod:`.depth` says (maybe later)."""
+        """Insert Gaussians for ``kf``: predicted ones first (if a proposer is set), then back-projected ones
+        (unless ``insertion`` is 'predicted'); without depth where :mod:`.depth` says (maybe later)."""
+        inserted = 0 if self._proposer is None else self._insert_predicted(kf)
+        if self.config.insertion == "predicted":
+            return inserted
         if kf.depth is not None:
             self._depthless.note(DepthGuess(None, "sensor", "from depth images"))
-            return self._insert_at(kf, self.config.fallback_depth_m)  # the depth image wins everywhere
+            return inserted + self._insert_at(kf, self.config.fallback_depth_m)  # depth wins everywhere
         poses = [k.T_world_cam for k in self._keyframes if k.depth is None] + [kf.T_world_cam]
-        return sum(self._insert_at(k, z) for k, z in self._depthless.ready(kf, torch.stack(poses)))
+        return inserted + sum(self._insert_at(k, z) for k, z in self._depthless.ready(kf, torch.stack(poses)))
+
+    def _insert_predicted(self, kf: Keyframe) -> int:
+        """Insert the proposer's Gaussians of the pixels the memory does not cover (:func:`keep_proposed`)."""
+        cloud = self._cloud().detach()
+        with torch.no_grad():
+            alpha = self._render_cloud(cloud, kf.viewmat[None], kf.K[None], *kf.size).alphas[0, ..., 0]
+            centre = object_centre(kf, cloud, self.config.default_depth_m or self.config.fallback_depth_m)
+            proposal = self._proposer(kf, centre)
+        new = keep_proposed(proposal, alpha, kf, self.config, self.config.predicted_min_opacity)
+        if new.num:
+            edit_parameters(self._params, self._optimizers, extra=new.to(self.device))
+            self._inserted_total += new.num
+            self._prune()
+        return new.num
 
     def _insert_at(self, kf: Keyframe, default_depth: float) -> int:
         with torch.no_grad():

@@ -1,0 +1,93 @@
+"""Gaussians proposed for a keyframe by something outside the memory (a feed-forward predictor).
+
+The memory stays ignorant of networks: whoever owns it (the pipeline) hands it a :class:`Proposer`, and
+the memory keeps the proposed Gaussians of the pixels it does not explain yet. Conventions as in
+:mod:`.insertion`: world frame, raw parameters, metres; pixel ``(u, v)`` at the keyframe's working
+resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+from torch import Tensor
+
+from ..gaussians import GaussianCloud
+from .keyframes import Keyframe
+
+if TYPE_CHECKING:
+    from .config import MemoryConfig
+
+
+@dataclass
+class Proposal:
+    """Gaussians proposed for one keyframe, each tied to the pixel it came from.
+
+    Attributes:
+        cloud: N Gaussians in the world frame.
+        pixels: [N, 2] long (u, v) of each Gaussian's source pixel at the keyframe's working resolution.
+    """
+
+    cloud: GaussianCloud
+    pixels: Tensor
+
+    def __post_init__(self) -> None:
+        if self.pixels.shape != (self.cloud.num, 2):
+            raise ValueError(f"pixels must be [{self.cloud.num}, 2], got {tuple(self.pixels.shape)}")
+
+
+class Proposer(Protocol):
+    """Proposes Gaussians for a keyframe (e.g. pipeline/feedforward.py's predictor)."""
+
+    def __call__(self, kf: Keyframe, centre: Tensor) -> Proposal:
+        """Gaussians for ``kf``; ``centre`` [3] (world, metres) is where the memory expects the object."""
+
+
+def object_centre(kf: Keyframe, memory: GaussianCloud, fallback_depth_m: float) -> Tensor:
+    """Where the object the keyframe looks at probably is (world frame, [3]).
+
+    The median of the keyframe's depth measurements back-projected, if it has any; else the mean of the
+    memory's opaque Gaussians (opacity > 0.5), if there are any; else the point ``fallback_depth_m`` along
+    the optical axis.
+    """
+    T = kf.T_world_cam
+    if kf.depth is not None and bool((kf.depth > 0).any()):
+        v, u = torch.nonzero(kf.depth > 0, as_tuple=True)
+        z = kf.depth[v, u]
+        K = kf.K
+        p = torch.stack(
+            [(u.to(z) + 0.5 - K[0, 2]) / K[0, 0] * z, (v.to(z) + 0.5 - K[1, 2]) / K[1, 1] * z, z], -1
+        )
+        return (p @ T[:3, :3].T + T[:3, 3]).median(dim=0).values
+    if memory.num:
+        opaque = memory.opacities() > 0.5
+        if bool(opaque.any()):
+            return memory.means[opaque].mean(dim=0).to(T)
+    return T[:3, 3] + fallback_depth_m * T[:3, 2]
+
+
+def keep_proposed(
+    proposal: Proposal, alpha: Tensor, kf: Keyframe, config: MemoryConfig, min_opacity: float
+) -> GaussianCloud:
+    """The proposed Gaussians worth inserting: those of pixels the memory renders with alpha below
+    ``insert_alpha_threshold`` (inside the mask, if any) and opacity ≥ ``min_opacity``, at most
+    ``max_new_per_frame`` (evenly spread, as :func:`.insertion.seed_gaussians` does).
+
+    Unlike alpha-based insertion, background pixels count too: a predictor may move their Gaussians onto
+    the sides of the object the view does not show (and make the rest transparent, which the opacity
+    threshold drops).
+
+    Args:
+        alpha: [h, w] the memory's rendered alpha at the keyframe.
+    """
+    u, v = proposal.pixels[:, 0], proposal.pixels[:, 1]
+    keep = (alpha[v, u] < config.insert_alpha_threshold) & (proposal.cloud.opacities() >= min_opacity)
+    if kf.mask is not None:
+        keep &= kf.mask[v, u]
+    index = torch.nonzero(keep).squeeze(1)
+    cap = min(config.max_new_per_frame, config.max_gaussians)
+    if index.numel() > cap:
+        index = index[torch.linspace(0, index.numel() - 1, cap, device=index.device).round().long()]
+    return proposal.cloud.subset(index).with_sh_degree(config.sh_degree)

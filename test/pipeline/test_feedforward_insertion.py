@@ -1,0 +1,91 @@
+"""Feed-forward insertion: the predictor file round trip, proposals on the right pixels, and the memory
+inserting predicted Gaussians only where it does not explain a keyframe."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gs_perception.core.cameras import Intrinsics, look_at, project_points
+from gs_perception.core.frames import Frame
+from gs_perception.core.memory import GaussianMemory, MemoryConfig
+from gs_perception.core.memory.keyframes import working_keyframe
+from gs_perception.models.splatter import SplatterConfig, SplatterImage
+from gs_perception.models.splatter_file import PredictorInfo, load_predictor, save_predictor
+from gs_perception.pipeline.feedforward import PredictorConfig, SplatterProposer
+from gs_perception.pipeline.step import Pipeline, PipelineConfig
+
+SMALL = SplatterConfig(channels=(8, 16), layers=2)
+INFO = PredictorInfo((32, 32), (1.0, 1.0, 1.0), 1.0)
+
+
+@pytest.fixture()
+def predictor_file(tmp_path):
+    torch.manual_seed(0)
+    return save_predictor(tmp_path / "predictor.pt", SplatterImage(SMALL), INFO)
+
+
+def _frame(width: int = 30, height: int = 22, stamp_ns: int = 0) -> Frame:
+    """A dark square on white, 3 m in front of a camera at (3, 0, 0.5) looking at the origin."""
+    rgb = torch.ones(height, width, 3)
+    rgb[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = 0.2
+    T = look_at(torch.tensor([3.0, 0.0, 0.5]), torch.zeros(3))
+    return Frame(rgb, Intrinsics.from_fov(math.radians(40), width, height), T, stamp_ns)
+
+
+def test_predictor_file_round_trip_gives_the_same_predictions(predictor_file):
+    model, info = load_predictor(predictor_file)
+    torch.manual_seed(0)
+    original = SplatterImage(SMALL).eval()
+    assert info == INFO and model.config == SMALL
+    images, K = torch.rand(1, 16, 16, 3), Intrinsics.from_fov(1.0, 16, 16).K()[None]
+    T, depth_range = torch.eye(4)[None], torch.tensor([[2.0, 4.0]])
+    with torch.no_grad():
+        a, b = model(images, K, T, depth_range), original(images, K, T, depth_range)
+    assert torch.equal(a.means, b.means) and torch.equal(a.opacity_logits, b.opacity_logits)
+
+
+def test_a_foreign_or_truncated_file_is_refused_naming_it(tmp_path, predictor_file):
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt: not a predictor file"):
+        load_predictor(tmp_path / "other.pt")
+    (tmp_path / "cut.pt").write_bytes(predictor_file.read_bytes()[:100])
+    with pytest.raises(ValueError, match="cut.pt: not a readable predictor file"):
+        load_predictor(tmp_path / "cut.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_predictor(tmp_path / "missing.pt")
+
+
+def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_file):
+    frame = _frame()  # 30 × 22: padded to 32 × 24 for the U-Net, the padding proposes nothing
+    kf = working_keyframe(frame, 1.0, torch.ones(3), torch.device("cpu"))
+    proposal = SplatterProposer(PredictorConfig(str(predictor_file)))(kf, torch.zeros(3))
+    assert proposal.cloud.num == SMALL.layers * 30 * 22
+    assert proposal.pixels[:, 0].max() == 29 and proposal.pixels[:, 1].max() == 21
+    # an untrained head predicts small offsets: every Gaussian projects near its own pixel's centre
+    uv, z = project_points(proposal.cloud.means, kf.T_world_cam, kf.K)
+    assert (z > 1.9).all() and (z < 4.1).all()  # inside the ball of radius 1 around the centre, 3 m away
+    assert (uv - (proposal.pixels + 0.5)).abs().max() < 1.0
+
+
+def test_memory_inserts_predicted_gaussians_only_where_it_does_not_explain_the_keyframe(predictor_file):
+    config = MemoryConfig(insertion="predicted", threaded=False, steps_per_keyframe=0, working_min_width=30,
+                          keyframe_min_interval_s=0.0, max_gaussians=10_000)  # fmt: skip
+    memory = GaussianMemory(config, SplatterProposer(PredictorConfig(str(predictor_file))))
+    first = memory.add_frame(_frame())
+    assert first.keyframe and first.inserted > 0.5 * 30 * 22  # the first view: nearly every pixel is new
+    turned = _frame(stamp_ns=10**9)
+    turned.T_world_cam = look_at(torch.tensor([2.9, 0.8, 0.5]), torch.zeros(3))
+    second = memory.add_frame(turned)
+    assert second.keyframe and second.inserted < 0.5 * first.inserted  # the memory covers most of it
+
+
+def test_predicted_insertion_needs_a_predictor_and_an_unused_one_warns(predictor_file):
+    with pytest.raises(ValueError, match="needs a predictor"):
+        GaussianMemory(MemoryConfig(insertion="predicted"))
+    with pytest.raises(ValueError, match="needs predictor.path"):
+        Pipeline(PipelineConfig(memory=MemoryConfig(insertion="predicted+alpha")))
+    with pytest.warns(RuntimeWarning, match="is unused"):
+        Pipeline(PipelineConfig(predictor=PredictorConfig(str(predictor_file))))
