@@ -19,6 +19,9 @@ ROS_INPUTS = scripts/setup_ros.sh gs_perception/ros/msg_packages.py $(wildcard g
 	$(if $(filter kilted jazzy,$(ROS)),requirements/ros-$(ROS).txt requirements/colcon.txt)
 # `make test` fails instead of skipping the live ROS tests unless ROS=none (test/conftest.py).
 REQUIRE_ROS = $(if $(filter none,$(ROS)),0,1)
+# ... and the viewer's browser tests (Debian's chromium, installed by `make setup`) unless BROWSER_TESTS=none.
+BROWSER_TESTS ?= required
+REQUIRE_BROWSER = $(if $(filter none,$(BROWSER_TESTS)),0,1)
 
 # Headless OpenGL for pyrender (EGL: Mesa llvmpipe on CPU, the NVIDIA driver on a GPU).
 PYOPENGL_PLATFORM ?= egl
@@ -34,7 +37,8 @@ export OMP_WAIT_POLICY ?= PASSIVE
 .PHONY: help setup test demo demo-bundle dataset dataset-fixed dataset-hard dataset-pybullet ssl results bench lint clean distclean
 
 help: ## list the targets
-	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [ROS=kilted|jazzy|distro|none] [PYTEST_ARGS='-k name -x']"
+	@echo "Usage: make <target> [PYTHON=python3] [VENV=.venv] [ROS=kilted|jazzy|distro|none] [BROWSER_TESTS=none]" \
+		"[PYTEST_ARGS='-k name -x']"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
 # Rebuilt only when the pins or the package metadata change, so a second `make test` installs nothing.
@@ -62,7 +66,8 @@ $(KERNEL_STAMP): $(STAMP) gs_perception/core/cpu_kernel/rasterize.cpp gs_percept
 setup: $(STAMP) $(ROS_STAMP) $(KERNEL_STAMP) ## the venv (.venv): pinned dependencies, gs_perception (editable), ROS 2 (ROS=kilted|jazzy|distro|none), the C++ CPU rasteriser
 
 test: setup ## run the test suite (CPU; live ROS node tests included; gpu tests skip without CUDA); args via PYTEST_ARGS
-	GS_PERCEPTION_REQUIRE_ROS=$(REQUIRE_ROS) $(PY) -m pytest $(PYTEST_ARGS)
+	GS_PERCEPTION_REQUIRE_ROS=$(REQUIRE_ROS) GS_PERCEPTION_REQUIRE_BROWSER=$(REQUIRE_BROWSER) \
+		$(PY) -m pytest $(PYTEST_ARGS)
 
 BUNDLE ?=
 demo: $(STAMP) $(KERNEL_STAMP) ## end to end on CPU without ROS: sim bag → replay → picture, in runs/demo (BUNDLE=… for classes)

@@ -68,7 +68,11 @@ setup(
     extras_require={
         # pybullet: its wheel's data folder is the instance-level mesh set (data/pybullet_set.py).
         "instances": ["pybullet"],
-        "dev": ["pytest", "ruff", "plyfile", "pybullet"],
+        # viser: the web viewer (gs-perception view, the live view; docs/viewer.md).
+        "viewer": ["viser"],
+        # rerun-sdk: replay --rerun / export-rerun write a Rerun recording (docs/report.md).
+        "rerun": ["rerun-sdk>=0.41,<0.42"],
+        "dev": ["pytest", "ruff", "plyfile", "pybullet", "viser", "playwright", "rerun-sdk>=0.41,<0.42"],
     },
     zip_safe=True,
     entry_points={

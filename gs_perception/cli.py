@@ -14,6 +14,9 @@ Subcommands:
     capture-bag   a posed photo capture (transforms.json) → a ROS 2 bag without depth
     replay        the perception node's pipeline over a ROS 2 bag, without ROS → output bag + metrics
     demo          end to end on CPU: sim bag → replay → memory views, predictions, metrics, one picture
+    report        (re)build report.html of a replay output folder: metrics, plots, held-out strips
+    export-rerun  a Rerun recording (.rrd) of a replay output folder
+    view          the memory in a web page: splats, cameras, detections, frames (a .ply, a replay, a bag)
 
 Options of each subcommand come from its config dataclass (``FitConfig``, ``ViewRenderConfig``); run
 ``gs-perception <cmd> -h`` for the list with defaults.
@@ -230,6 +233,7 @@ def _cuda() -> bool:
 def build_parser() -> argparse.ArgumentParser:
     """The gs-perception parser: one subcommand per tool, its options from the tool's config dataclass."""
     from .cli_online import add_online_commands
+    from .cli_view import add_view_command
 
     parser = argparse.ArgumentParser(prog="gs-perception", description=plain_text(__doc__.split("\n\n")[0]))
     sub = parser.add_subparsers(
@@ -238,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fitting_commands(sub)
     _add_learning_commands(sub)
     add_online_commands(sub)
+    add_view_command(sub)
     return parser
 
 

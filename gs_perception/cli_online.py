@@ -8,6 +8,8 @@
   (``--overwrite`` replaces an existing DIR, once the new output is complete).
 - ``demo``: sim-bag of a procedural object (``--shape``) or a mesh file (``--mesh``) → replay → a picture
   (input | memory render | predicted class).
+- ``report OUT``: (re)build ``OUT/report.html`` of a replay output folder (docs/report.md).
+- ``export-rerun OUT``: a Rerun recording (.rrd) of a replay output folder (needs rerun-sdk).
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     config = _replay_config(args)
     result = replay(args.bag, args.out, config, show_progress=not args.quiet, overwrite=args.overwrite)
     _print_metrics(result)
+    if config.view.enabled:  # the live page closed with the replay
+        from .cli_view import view_command_hint
+
+        print(f"the live view has stopped; to see the result again: {view_command_hint(args.out)}")
     return 0
 
 
@@ -121,6 +127,28 @@ def _print_metrics(result) -> None:
         lost = "an unknown number of" if m.unreadable_messages is None else m.unreadable_messages
         print(f"damaged bag, replayed its intact part ({lost} messages lost): {'; '.join(m.bag_damage)}")
     print(f"→ {result.out_bag}, {result.metrics_json}, {result.memory_ply}")
+    for what, path in (("report", result.report), ("Rerun recording", result.recording)):
+        if path is not None:
+            print(f"{what}: {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .ros.replay_report import write_report
+
+    print(f"report → {write_report(args.out, args.to)}")
+    return 0
+
+
+def cmd_export_rerun(args: argparse.Namespace) -> int:
+    from .ros.rerun_export import RerunConfig, export_rerun
+
+    done = export_rerun(args.out, args.rrd, dataclass_from_args(RerunConfig, args))
+    print(
+        f"{done.poses} camera poses, {done.input_images} input images, {done.memory_views} memory views, "
+        f"{done.snapshots} Gaussian snapshots, {done.detection_steps} detection steps, "
+        f"{done.final_gaussians} final Gaussians → {done.path} (open with: rerun {done.path})"
+    )
+    return 0
 
 
 def demo_configs(args: argparse.Namespace):
@@ -166,6 +194,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"[3/3] picture (input | memory render | prediction) → {picture}; "
         f"total {time.perf_counter() - start:.0f} s"
     )
+    from .cli_view import view_command_hint
+
+    print(f"view the memory, cameras and detections in a browser: {view_command_hint(out / 'replay')}")
     return 0
 
 
@@ -220,6 +251,7 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_dataclass_args(p, ReplayConfig, aliases=BUNDLE_ALIAS)
     p.set_defaults(func=cmd_replay)
+    _add_replay_folder_commands(sub)
 
     p = sub.add_parser(
         "demo", help="end to end on CPU: sim bag → replay → memory views, predictions, picture"
@@ -239,3 +271,19 @@ def add_online_commands(sub: argparse._SubParsersAction) -> None:
     add_dataclass_args(p, SimConfig, "sim-", DEMO_SIM)
     add_dataclass_args(p, ReplayConfig, "", demo_replay_base(), aliases=BUNDLE_ALIAS)
     p.set_defaults(func=cmd_demo)
+
+
+def _add_replay_folder_commands(sub: argparse._SubParsersAction) -> None:
+    """report and export-rerun: what a finished replay folder can still become."""
+    from .ros.rerun_export import RerunConfig
+
+    p = sub.add_parser("report", help="(re)build report.html of a replay output folder")
+    p.add_argument("out", type=Path, help="replay output folder (metrics.json, steps.jsonl, ...)")
+    p.add_argument("--to", type=Path, default=None, help="write the report here (default OUT/report.html)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export-rerun", help="a Rerun recording (.rrd) of a replay output folder")
+    p.add_argument("out", type=Path, help="replay output folder (metrics.json, steps.jsonl, bag/, ...)")
+    p.add_argument("--rrd", type=Path, default=None, help="recording to write (default OUT/recording.rrd)")
+    add_dataclass_args(p, RerunConfig)
+    p.set_defaults(func=cmd_export_rerun)

@@ -2,14 +2,16 @@
 # Install the Debian/Ubuntu packages gs_perception needs outside pip, only when some are missing:
 #   - EGL + Mesa for headless pyrender rendering (PYOPENGL_PLATFORM=egl; llvmpipe on CPU, the NVIDIA
 #     driver's EGL on a GPU machine),
-#   - python3-venv when `$PYTHON -m venv` cannot work (Debian/Ubuntu split venv/ensurepip out of python3).
+#   - python3-venv when `$PYTHON -m venv` cannot work (Debian/Ubuntu split venv/ensurepip out of python3),
+#   - chromium (+ a font) for the viewer's browser tests (test/viewer/test_browser.py: headless, software
+#     WebGL, driven by Playwright from pip; Playwright's own browser download is never used).
 # Idempotent: with nothing missing it only runs dpkg-query and exits 0.
 # Uses apt-get as root, else `sudo -n` (never prompts); otherwise prints the command to run and exits 1.
 # On systems without dpkg it prints a note and exits 0 (install the equivalents yourself).
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1)
+PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 chromium fonts-dejavu-core)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "install_system_deps: no dpkg on this system; make sure EGL + Mesa (libEGL, Mesa DRI drivers) and" \

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from gs_perception import cli, cli_online
+from gs_perception import cli, cli_online, cli_view
 from gs_perception.cli import build_parser, main
 from gs_perception.config import dataclass_from_args, flatten_fields
 from gs_perception.core.fit import FitConfig
@@ -102,6 +102,9 @@ COMMANDS = sorted(
         "pack-bundle",
         "train-ff",
         "eval-ff",
+        "view",
+        "report",
+        "export-rerun",
     ]
 )
 
@@ -112,10 +115,12 @@ def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[typ
     from gs_perception.data.generate import DatasetConfig
     from gs_perception.data.sim import SimConfig
     from gs_perception.ros.replay import ReplayConfig
+    from gs_perception.ros.rerun_export import RerunConfig
     from gs_perception.train.evaluation import EvalConfig
     from gs_perception.train.feedforward import FFConfig
     from gs_perception.train.ff_eval import FFEvalConfig
     from gs_perception.train.ssl import SSLConfig
+    from gs_perception.viewer.config import ViewerConfig
 
     views = (ViewRenderConfig, "view-", dataclass_from_args(ViewRenderConfig, args, "view-"))
     sim_yaml = cli_online._yaml(SimConfig, args, "sim")
@@ -133,6 +138,9 @@ def _effective_configs(command: str, args: argparse.Namespace) -> list[tuple[typ
         "eval-ff": lambda: [(FFEvalConfig, "", cli.config_from_args(FFEvalConfig, args))],
         "replay": lambda: [(ReplayConfig, "", cli_online._replay_config(args))],
         "demo": lambda: list(zip((SimConfig, ReplayConfig), ("sim-", ""), cli_online.demo_configs(args))),
+        "view": lambda: [(ViewerConfig, "", cli_view.viewer_config(args))],
+        "report": lambda: [],
+        "export-rerun": lambda: [(RerunConfig, "", dataclass_from_args(RerunConfig, args))],
     }
     return build[command]()
 

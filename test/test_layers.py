@@ -1,8 +1,9 @@
 """The layer rules of docs/architecture.md §2, enforced.
 
-``core`` ← ``data``, ``models`` ← ``train``, ``eval`` ← ``pipeline`` ← ``ros``, ``cli`` (``training/`` scripts
-on top); sideways, ``models`` and ``pipeline`` never import ``data`` or ``train`` and ``eval`` never imports
-``train``; no import cycles inside the package.
+``core`` ← ``data``, ``models`` ← ``train``, ``eval`` ← ``pipeline`` ← ``viewer`` ← ``ros``, ``cli``
+(``training/`` scripts on top); sideways, ``models`` and ``pipeline`` never import ``data`` or ``train``,
+``viewer`` never imports ``data`` or ``models``, and ``eval`` never imports ``train``; no import cycles
+inside the package.
 Only ``gs_perception.ros`` imports ROS, and lazily; ``gsplat`` is imported only when CUDA is usable.
 
 - Dynamic: a fresh interpreter imports every module outside ``gs_perception.ros`` (found with
@@ -50,14 +51,16 @@ ROS_MODULES = (
 )
 
 # layer -> layers (subpackages / modules of gs_perception) it must not import.
-ENTRY_POINTS = ("cli", "cli_online")
+ENTRY_POINTS = ("cli", "cli_online", "cli_view")
 FORBIDDEN_IMPORTS = {
-    "core": ("data", "models", "train", "eval", "pipeline", "ros", *ENTRY_POINTS),
-    "data": ("models", "train", "eval", "pipeline", "ros", *ENTRY_POINTS),
-    "models": ("data", "train", "eval", "pipeline", "ros", *ENTRY_POINTS),
-    "train": ("pipeline", "ros", *ENTRY_POINTS),
-    "eval": ("train", "pipeline", "ros", *ENTRY_POINTS),
-    "pipeline": ("data", "train", "eval", "ros", *ENTRY_POINTS),
+    "core": ("data", "models", "train", "eval", "pipeline", "viewer", "ros", *ENTRY_POINTS),
+    "data": ("models", "train", "eval", "pipeline", "viewer", "ros", *ENTRY_POINTS),
+    "models": ("data", "train", "eval", "pipeline", "viewer", "ros", *ENTRY_POINTS),
+    "train": ("pipeline", "viewer", "ros", *ENTRY_POINTS),
+    "eval": ("train", "pipeline", "viewer", "ros", *ENTRY_POINTS),
+    "pipeline": ("data", "train", "eval", "viewer", "ros", *ENTRY_POINTS),
+    # The web viewer shows the pipeline's memory and steps; bags reach it as arrays from ros/.
+    "viewer": ("data", "models", "train", "eval", "ros", *ENTRY_POINTS),
     "ros": ENTRY_POINTS,
 }
 

@@ -78,3 +78,53 @@ def labelled_panels(
     path.parent.mkdir(parents=True, exist_ok=True)
     out.save(path)
     return path
+
+
+def comparison_sheet(
+    pairs: list[tuple[torch.Tensor, torch.Tensor]],
+    captions: list[str],
+    path: str | Path,
+    panel_width: int = 256,
+    titles: tuple[str, str, str] = ("input", "render", "error x4"),
+) -> Path:
+    """Comparison strips (ground truth | render | error ×4) stacked one under another: a header naming the
+    three panels, then each strip under its caption.
+
+    Args:
+        pairs: (ground truth, render) [H, W, 3] images in [0, 1]; sizes may differ between pairs.
+        captions: One line of text per pair.
+        path: Output PNG.
+        panel_width: Each panel is scaled to about this width (integer nearest upscaling for small images, so
+            pixels stay visible; area downscaling for large ones, so the sheet stays a few megabytes).
+        titles: The header above the three panels.
+
+    Returns:
+        ``path``.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    if not pairs or len(pairs) != len(captions):
+        raise ValueError(f"need one caption per pair and at least one pair, got {len(pairs)}/{len(captions)}")
+    font = ImageFont.load_default(size=14)  # Pillow's bundled font; the bitmap fallback is too small to read
+    strips = []
+    for gt, pred in pairs:
+        width = gt.shape[1]
+        strip = Image.fromarray(comparison_strip(gt, pred, scale=max(1, panel_width // width)))
+        if width > panel_width:
+            strip = strip.resize((3 * panel_width, round(strip.height * panel_width / width)), Image.BOX)
+        strips.append(strip)
+    bar, gap = 22, 4
+    sheet_width = max(strip.width for strip in strips)
+    sheet = Image.new("RGB", (sheet_width, bar + sum(bar + s.height + gap for s in strips) - gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, title in enumerate(titles):  # panel titles once, over the first strip's panels
+        draw.text((k * strips[0].width // 3 + 4, 3), title, fill="black", font=font)
+    y = bar
+    for strip, caption in zip(strips, captions):
+        draw.text((4, y + 3), caption, fill="dimgray", font=font)
+        sheet.paste(strip, (0, y + bar))
+        y += bar + strip.height + gap
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path

@@ -7,20 +7,22 @@ callback (the node publishes it). Service requests (save, reset) run on the same
 nothing else ever touches the pipeline concurrently. When neither waits, the worker runs the optimisation
 steps the memory owes, one at a time (so a new frame waits one step at most): this thread is the one place
 that schedules background work, and the memory needs no lock. A frame (or step) that raises is reported to
-``on_error`` and skipped: one bad frame never stops the worker.
+``on_error`` and skipped: one bad frame never stops the worker. Step observers (a live viewer,
+pipeline/step_log.py) see every step on this thread, after ``on_output``; one that raises is reported too.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.frames import Frame
 from .step import Pipeline, StepOutputs
+from .step_log import StepObserver, StepRecord
 
 
 @dataclass
@@ -41,6 +43,8 @@ class PipelineWorker:
         on_output: Called on the worker thread with each step's outputs.
         on_error: Called on the worker thread with (what, exception) when a step or a call fails.
         queue_size: Frames waiting at most; putting one more drops the oldest.
+        observers: See every step (frame, outputs, its :class:`StepRecord`, the pipeline); closed by
+            whoever made them, not by :meth:`close`.
     """
 
     def __init__(
@@ -49,11 +53,13 @@ class PipelineWorker:
         on_output: Callable[[StepOutputs], None],
         on_error: Callable[[str, BaseException], None],
         queue_size: int = 2,
+        observers: Sequence[StepObserver] = (),
     ):
         if queue_size < 1:
             raise ValueError(f"queue_size must be ≥ 1, got {queue_size}")
         self.pipeline, self.on_output, self.on_error = pipeline, on_output, on_error
         self.queue_size = queue_size
+        self.observers = tuple(observers)
         self.stats = WorkerStats()
         self._frames: deque[Frame] = deque()
         self._calls: deque[tuple[Callable[[Pipeline], Any], Future]] = deque()
@@ -128,3 +134,15 @@ class PipelineWorker:
             except Exception as err:  # one bad frame must not stop the node
                 self.stats.failed += 1
                 self.on_error(f"frame at {payload.stamp_ns} ns", err)
+                continue
+            self._observe(payload, outputs)
+
+    def _observe(self, frame: Frame, outputs: StepOutputs) -> None:
+        if not self.observers:
+            return
+        record = StepRecord.of(self.stats.processed - 1, frame, outputs)
+        for observer in self.observers:
+            try:
+                observer.on_step(frame, outputs, record, self.pipeline)
+            except Exception as err:  # a viewer must not stop the node either
+                self.on_error(f"step observer {type(observer).__name__}", err)

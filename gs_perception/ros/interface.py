@@ -19,6 +19,7 @@ from ..config import flatten_fields
 from ..core.choices import check_choices
 from ..pipeline.assembler import AssemblerConfig
 from ..pipeline.step import PipelineConfig
+from ..viewer.config import ViewerConfig
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class PerceptionNodeConfig:
     """Period of the /diagnostics status (keyframes, Gaussians, rates, drops)."""
     warn_throttle_s: float = 5.0
     """At most one warning per this many seconds per kind of dropped input."""
+    view: ViewerConfig = ViewerConfig()
+    """The live web view of the memory (view.enabled true; docs/viewer.md), off by default."""
 
     def __post_init__(self):
         check_choices(self)

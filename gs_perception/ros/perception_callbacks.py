@@ -49,11 +49,13 @@ class NodeCallbacks:
         self.closed = False
         pipeline = Pipeline(self.config.pipeline)
         self.publishers = self._make_publishers(pipeline)
+        self.live_view = self._make_live_view()
         self.worker = PipelineWorker(
             pipeline,
             self._publish,
             lambda what, err: self.warn("step", f"{what}: {err}"),
             self.config.queue_size,
+            observers=() if self.live_view is None else (self.live_view,),
         )
         self.inputs = MutuallyExclusiveCallbackGroup()
         self._subscribe()
@@ -65,9 +67,21 @@ class NodeCallbacks:
         self._publish_label_info(pipeline)
 
     def close(self) -> None:
-        """Stop the worker (it finishes its step, publishes nothing more) and join it."""
+        """Stop the worker (it finishes its step, publishes nothing more) and join it; stop the live view."""
         self.closed = True
         self.worker.close()
+        if self.live_view is not None:
+            self.live_view.close()
+
+    def _make_live_view(self) -> Any:
+        """The live web view (parameter view.enabled), or None."""
+        if not self.config.view.enabled:
+            return None
+        from ..viewer.live import LiveView
+
+        live = LiveView(self.config.view, title=self.node.get_name())
+        self.node.get_logger().info(f"live view at {live.url}")
+        return live
 
     # --- wiring -------------------------------------------------------------------------------------------
 

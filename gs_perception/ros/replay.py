@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,11 +38,15 @@ from ..pipeline.recognition import RecognisedObject
 from ..pipeline.step import Pipeline, PipelineConfig, StepOutputs
 from ..pipeline.step_log import STEPS_FILE, StepObserver, StepRecord, write_steps
 from ..provenance import provenance
+from ..viewer.config import ViewerConfig
 from . import perception_msgs as msgs
 from . import sensor_conversions as sensors
 from .bag_io import BagMessage, BagReader, BagReadWarning, BagWriter
 from .outputs import object_messages, output_messages
+from .replay_folder import write_heldout_strips
 from .replay_metrics import ReplayMetrics, summarise
+from .replay_report import write_report
+from .rerun_export import export_rerun, require_rerun
 from .sim_bag import SimTopics
 from .typestore import MESSAGE_TYPE_NAMES, MessageTypes
 
@@ -95,6 +100,12 @@ class ReplayConfig:
     """Output bag storage: 'sqlite3' or 'mcap'."""
     distro: str = "humble"
     """ROS 2 distro whose message definitions the output bag embeds."""
+    report: bool = True
+    """Write ``<out>/report.html`` (figures of the replay; ros/replay_report.py, docs/report.md)."""
+    rerun: str = ""
+    """Also write a Rerun recording (.rrd) of the replay to this path ('' = none; needs rerun-sdk)."""
+    view: ViewerConfig = ViewerConfig()
+    """The live web view while replaying (``--view-enabled true``; docs/viewer.md), off by default."""
 
     def __post_init__(self):
         check_choices(self)
@@ -114,6 +125,10 @@ class ReplayResult:
     """Objects recognised on the final memory."""
     last_outputs: StepOutputs | None
     """The last step's outputs."""
+    report: Path | None = None
+    """The HTML report, when written."""
+    recording: Path | None = None
+    """The Rerun recording, when asked for."""
 
 
 class OutputExistsError(FileExistsError, ValueError):
@@ -249,8 +264,10 @@ def replay(
     overwrite: bool = False,
     observers: Sequence[StepObserver] = (),
 ) -> ReplayResult:
-    """Run the pipeline over ``bag``; write ``<out>/bag``, ``<out>/metrics.json``, ``<out>/memory.ply`` and
-    ``<out>/steps.jsonl`` (one :class:`~gs_perception.pipeline.step_log.StepRecord` per live frame).
+    """Run the pipeline over ``bag``; write ``<out>/bag``, ``<out>/metrics.json``, ``<out>/memory.ply``,
+    ``<out>/steps.jsonl`` (one :class:`~gs_perception.pipeline.step_log.StepRecord` per live frame),
+    ``<out>/heldout_strips.png`` (with held-out frames) and ``<out>/report.html`` (``config.report``); and a
+    Rerun recording at ``config.rerun`` when given (ros/rerun_export.py), after the folder is complete.
 
     Everything is written into ``<out>.partial-<pid>`` and renamed to ``out`` once complete, so a replay
     that fails leaves no ``out`` and no partial folder (only killing the process can leave the latter).
@@ -273,11 +290,14 @@ def replay(
     out = Path(out)
     if _occupied(out) and not overwrite:
         raise OutputExistsError(f"output {out} exists already: pass --overwrite to replace it")
+    if config.rerun:
+        require_rerun()  # before the replay, not after an hour of it
     with BagReader(bag, config.distro) as source:
         inputs = _Inputs(config)
         check_inputs(Path(bag), source.topics, source.counts, config)
         if source.damage is not None:
             warnings.warn(f"damaged bag: {source.damage}", BagReadWarning, stacklevel=2)
+        observers = [*observers, *_live_view(config.view, Path(bag).name)]  # closed in the finally below
         partial = out.absolute().parent / f"{out.absolute().name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)  # left by a killed process that had our pid
         partial.mkdir(parents=True)
@@ -290,8 +310,15 @@ def replay(
         finally:
             for observer in observers:
                 observer.close()
+    # After the rename: the recording may be asked for inside ``out``, which the rename would replace.
+    recording = export_rerun(out, config.rerun).path if config.rerun else None
     return replace(
-        result, out_bag=out / "bag", metrics_json=out / "metrics.json", memory_ply=out / "memory.ply"
+        result,
+        out_bag=out / "bag",
+        metrics_json=out / "metrics.json",
+        memory_ply=out / "memory.ply",
+        report=None if result.report is None else out / result.report.name,
+        recording=recording,
     )
 
 
@@ -354,9 +381,35 @@ def _replay_into(
         "provenance": provenance(),
     }
     (work / "metrics.json").write_text(json.dumps(payload, indent=2, default=str))
-    return ReplayResult(
-        metrics, work / "bag", work / "metrics.json", work / "memory.ply", renders, objects, last
+    write_heldout_strips(
+        work, renders, metrics.heldout_psnr_per_frame, records[0].stamp_ns if records else None
     )
+    report = _write_report(work) if config.report else None
+    return ReplayResult(
+        metrics, work / "bag", work / "metrics.json", work / "memory.ply", renders, objects, last, report
+    )
+
+
+def _write_report(work: Path) -> Path | None:
+    """The report of the partial folder ``work``; a failure only warns, the replay's outputs stand."""
+    try:
+        return write_report(work, label=str(work.with_name(work.name.rsplit(".partial-", 1)[0])))
+    except Exception as error:  # noqa: BLE001 - a figure must never cost the replay it describes
+        warnings.warn(
+            f"replay: report not written ({error}); 'gs-perception report OUT' retries", stacklevel=2
+        )
+        return None
+
+
+def _live_view(config: ViewerConfig, title: str) -> list[StepObserver]:
+    """[the live web view] when ``config.enabled`` (it prints its address), else []."""
+    if not config.enabled:
+        return []
+    from ..viewer.live import LiveView
+
+    live = LiveView(config, title=f"{title} (replaying)")
+    print(f"replay: live view at {live.url}", file=sys.stderr, flush=True)
+    return [live]
 
 
 def _occupied(out: Path) -> bool:

@@ -104,3 +104,45 @@ def test_owed_optimisation_fills_idle_time_and_a_new_frame_waits_one_step_at_mos
     assert errors == [("background optimisation", "broken step")]  # once, not in a loop
     assert outputs == [1, 2, 3, 4]
     worker.close()
+
+
+class _OutputsPipeline:
+    """Steps every frame into outputs a StepRecord can be made of (keyframe on even stamps)."""
+
+    def __init__(self):
+        self.memory = types.SimpleNamespace(owed_steps=0)
+
+    def step(self, frame: Frame):
+        return types.SimpleNamespace(
+            stamp_ns=frame.stamp_ns,
+            latency_s=0.001,
+            insert=types.SimpleNamespace(keyframe=frame.stamp_ns % 2 == 0, inserted=3),
+            stats=types.SimpleNamespace(gaussians=7),
+            objects=None,
+        )
+
+
+def test_observers_see_every_step_with_its_record_and_a_failing_one_is_reported():
+    seen, errors = [], []
+
+    class Observer:
+        def on_step(self, frame, outputs, record, pipeline):
+            seen.append((record.index, record.stamp_ns, record.keyframe, pipeline is worker.pipeline))
+
+    class Broken:
+        def on_step(self, frame, outputs, record, pipeline):
+            raise RuntimeError("viewer down")
+
+    worker = PipelineWorker(
+        _OutputsPipeline(),
+        lambda outputs: None,
+        lambda what, err: errors.append(what),
+        queue_size=8,
+        observers=[Broken(), Observer()],
+    )
+    for stamp in (2, 3, 4):
+        worker.put(_frame(stamp))
+    _wait(lambda: len(seen) == 3)
+    worker.close()
+    assert seen == [(0, 2, True, True), (1, 3, False, True), (2, 4, True, True)]
+    assert errors == ["step observer Broken"] * 3  # reported, and the worker went on

@@ -67,3 +67,33 @@ def module_graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGraph
         yield graph
     finally:
         graph.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_replay(tmp_path_factory: pytest.TempPathFactory, tiny_bundle: Path) -> Path:
+    """A finished replay folder of an 8-frame 64×48 sim bag (2 held-out frames, recognition twice, the
+    report written), with ``recording.rrd`` inside when rerun-sdk is installed. Read-only for tests: copy it
+    before changing anything. The input bag is ``<root>/sim`` beside it."""
+    import importlib.util
+
+    from gs_perception.core.memory import MemoryConfig
+    from gs_perception.data.sim import SimConfig, simulate
+    from gs_perception.pipeline.recognition import RecognitionConfig
+    from gs_perception.pipeline.step import PipelineConfig
+    from gs_perception.ros.replay import ReplayConfig, replay
+    from gs_perception.ros.sim_bag import write_sim_bag
+
+    root = tmp_path_factory.mktemp("tiny_replay")
+    write_sim_bag(
+        simulate(SimConfig(width=64, height=48, frames=8, held_out_every=4, rate_hz=4.0)), root / "sim"
+    )
+    memory = MemoryConfig(
+        working_min_width=64, steps_per_keyframe=15, keyframe_min_interval_s=0.0, threaded=False
+    )
+    recognition = RecognitionConfig(bundle=str(tiny_bundle), num_views=2, min_gaussians=20)
+    rerun = str(root / "out" / "recording.rrd") if importlib.util.find_spec("rerun") else ""
+    config = ReplayConfig(
+        pipeline=PipelineConfig(memory=memory, recognition=recognition, recognise_every=4), rerun=rerun
+    )
+    replay(root / "sim", root / "out", config, show_progress=False)
+    return root / "out"

@@ -41,6 +41,8 @@ PARAMETERS = {
     "diagnostics_period_s": 0.5,
     "warn_throttle_s": 0.0,
     "queue_size": 8,
+    "view.enabled": True,  # the live web view (docs/viewer.md), on a free port
+    "view.port": 0,
 }
 
 
@@ -188,6 +190,16 @@ def test_save_memory_writes_a_ply_with_the_reported_count_and_reset_empties_it(f
     assert reset.success, reset.message
     empty = client.call(Trigger, "save_memory", Trigger.Request())
     assert empty.message.startswith("saved 0 Gaussians") or not empty.success, empty.message
+
+
+def test_the_live_view_serves_a_page_while_the_node_runs(fed):
+    import re
+    import urllib.request
+
+    match = re.search(r"live view at (http://127\.0\.0\.1:\d+)", fed.node.output())
+    assert match, fed.node.output()
+    with urllib.request.urlopen(match[1], timeout=10) as response:
+        assert response.status == 200 and b"<html" in response.read().lower()
 
 
 def test_declared_parameters_carry_descriptions_and_the_dataclass_defaults(fed):
