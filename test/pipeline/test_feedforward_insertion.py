@@ -10,8 +10,10 @@ import torch
 
 from gs_perception.core.cameras import Intrinsics, look_at, project_points
 from gs_perception.core.frames import Frame
+from gs_perception.core.gaussians import GaussianCloud
 from gs_perception.core.memory import GaussianMemory, MemoryConfig
 from gs_perception.core.memory.keyframes import working_keyframe
+from gs_perception.core.memory.proposals import object_centre
 from gs_perception.models.splatter import SplatterConfig, SplatterImage
 from gs_perception.models.splatter_file import PredictorInfo, load_predictor, save_predictor
 from gs_perception.pipeline.feedforward import PredictorConfig, SplatterProposer
@@ -71,11 +73,15 @@ def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_
 
 
 def test_memory_inserts_predicted_gaussians_only_where_it_does_not_explain_the_keyframe(predictor_file):
+    # default_depth_m: without depth the memory expects the object this far along the axis (the origin)
     config = MemoryConfig(insertion="predicted", threaded=False, steps_per_keyframe=0, working_min_width=30,
-                          keyframe_min_interval_s=0.0, max_gaussians=10_000)  # fmt: skip
+                          keyframe_min_interval_s=0.0, max_gaussians=10_000,
+                          default_depth_m=3.04)  # fmt: skip
     memory = GaussianMemory(config, SplatterProposer(PredictorConfig(str(predictor_file))))
     first = memory.add_frame(_frame())
-    assert first.keyframe and first.inserted > 0.5 * 30 * 22  # the first view: nearly every pixel is new
+    # without depth, the unexplained pixels of an empty memory are those unlike the background: the square
+    square = (_frame().rgb[..., 0] < 0.5).sum().item()
+    assert first.keyframe and first.inserted == SMALL.layers * square
     turned = _frame(stamp_ns=10**9)
     turned.T_world_cam = look_at(torch.tensor([2.9, 0.8, 0.5]), torch.zeros(3))
     second = memory.add_frame(turned)
@@ -89,3 +95,18 @@ def test_predicted_insertion_needs_a_predictor_and_an_unused_one_warns(predictor
         Pipeline(PipelineConfig(memory=MemoryConfig(insertion="predicted+alpha")))
     with pytest.warns(RuntimeWarning, match="is unused"):
         Pipeline(PipelineConfig(predictor=PredictorConfig(str(predictor_file))))
+
+
+def test_the_expected_object_centre_comes_from_depth_then_the_memory_then_the_axis():
+    frame = _frame()
+    frame.depth = torch.full((22, 30), 2.0)  # a wall 2 m in front of the camera
+    kf = working_keyframe(frame, 1.0, torch.ones(3), torch.device("cpu"))
+    eye, axis = kf.T_world_cam[:3, 3], kf.T_world_cam[:3, 2]
+    empty = GaussianCloud.from_points(torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0), 0.5, 0)
+    assert torch.allclose(object_centre(kf, empty, 1.5), eye + 2.0 * axis, atol=0.05)
+    kf.depth = None
+    cloud = GaussianCloud.from_points(
+        torch.tensor([[0.5, 0.0, 0.0], [0.7, 0.0, 0.0]]), torch.ones(2, 3), torch.full((2,), 0.1), 0.9, 0
+    )
+    assert torch.allclose(object_centre(kf, cloud, 1.5), torch.tensor([0.6, 0.0, 0.0]))
+    assert torch.allclose(object_centre(kf, empty, 1.5), eye + 1.5 * axis)

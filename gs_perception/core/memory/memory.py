@@ -101,13 +101,15 @@ class GaussianMemory:
         return inserted + sum(self._insert_at(k, z) for k, z in self._depthless.ready(kf, torch.stack(poses)))
 
     def _insert_predicted(self, kf: Keyframe) -> int:
-        """Insert the proposer's Gaussians of the pixels the memory does not cover (:func:`keep_proposed`)."""
+        """Insert the proposer's Gaussians of pixels the memory does not explain (:func:`keep_proposed`)."""
         cloud = self._cloud().detach()
         with torch.no_grad():
-            alpha = self._render_cloud(cloud, kf.viewmat[None], kf.K[None], *kf.size).alphas[0, ..., 0]
+            out = self._render_cloud(cloud, kf.viewmat[None], kf.K[None], *kf.size)
+            rgb, alpha, depth = out.colors[0], out.alphas[0, ..., 0], out.depths[0, ..., 0]
+            unexplained = unexplained_pixels(kf, rgb, alpha, depth, self.config)
             centre = object_centre(kf, cloud, self.config.default_depth_m or self.config.fallback_depth_m)
             proposal = self._proposer(kf, centre)
-        new = keep_proposed(proposal, alpha, kf, self.config, self.config.predicted_min_opacity)
+        new = keep_proposed(proposal, unexplained, self.config)
         if new.num:
             edit_parameters(self._params, self._optimizers, extra=new.to(self.device))
             self._inserted_total += new.num

@@ -68,24 +68,21 @@ def object_centre(kf: Keyframe, memory: GaussianCloud, fallback_depth_m: float) 
     return T[:3, 3] + fallback_depth_m * T[:3, 2]
 
 
-def keep_proposed(
-    proposal: Proposal, alpha: Tensor, kf: Keyframe, config: MemoryConfig, min_opacity: float
-) -> GaussianCloud:
-    """The proposed Gaussians worth inserting: those of pixels the memory renders with alpha below
-    ``insert_alpha_threshold`` (inside the mask, if any) and opacity ≥ ``min_opacity``, at most
-    ``max_new_per_frame`` (evenly spread, as :func:`.insertion.seed_gaussians` does).
+def keep_proposed(proposal: Proposal, unexplained: Tensor, config: MemoryConfig) -> GaussianCloud:
+    """The proposed Gaussians worth inserting: those of pixels the memory does not explain
+    (:func:`.insertion.unexplained_pixels`, as alpha-based insertion uses them) that are at least
+    ``predicted_min_opacity`` opaque, at most ``max_new_per_frame`` (evenly spread, as
+    :func:`.insertion.seed_gaussians` does).
 
-    Unlike alpha-based insertion, background pixels count too: a predictor may move their Gaussians onto
-    the sides of the object the view does not show (and make the rest transparent, which the opacity
-    threshold drops).
+    Background pixels are left out with the rest of what the memory explains: Splatter Image uses their
+    Gaussians for the sides a single view does not show, but a memory sees those sides from later keyframes,
+    and in a trial on the demo's orbit (benchmarks/bench_ff_memory.py) keeping them cost up to 1.8 dB.
 
     Args:
-        alpha: [h, w] the memory's rendered alpha at the keyframe.
+        unexplained: [h, w] bool at the keyframe's working resolution.
     """
     u, v = proposal.pixels[:, 0], proposal.pixels[:, 1]
-    keep = (alpha[v, u] < config.insert_alpha_threshold) & (proposal.cloud.opacities() >= min_opacity)
-    if kf.mask is not None:
-        keep &= kf.mask[v, u]
+    keep = unexplained[v, u] & (proposal.cloud.opacities() >= config.predicted_min_opacity)
     index = torch.nonzero(keep).squeeze(1)
     cap = min(config.max_new_per_frame, config.max_gaussians)
     if index.numel() > cap:
