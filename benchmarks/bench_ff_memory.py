@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sim = SimConfig(objects=tuple(args.objects), frames=args.frames + args.frames // 3, held_out_every=4)
+    sim = SimConfig(objects=tuple(args.objects), frames=args.frames, held_out_every=4)
     frames = list(simulate(sim))
     n_held = sum(f.held_out for f in frames)
     print(
