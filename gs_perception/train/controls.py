@@ -23,7 +23,7 @@ from ..models.fusion import FusionHead
 from ..models.losses import correspondence_loss, make_pairs
 from .datasets import ClassificationDataset
 from .embeddings import Embeddings
-from .run_figures import CrossModalFigures
+from .run_figures import CrossModalFigures, GalleryRecall
 
 RETRIEVAL_DISTRACTORS = 9
 """Same-class distractors per image→Gaussians query (a gallery of 10 where the class has that many)."""
@@ -86,12 +86,7 @@ def cross_modal_figures(
         balanced_accuracy=any_negative.balanced_accuracy,
         same_class_balanced_accuracy=same_balanced,
         same_class_auc=same_auc,
-        recall_at_1=recall.recall_at(1),
-        recall_at_5=recall.recall_at(5),
-        chance_at_1=recall.chance[0],
-        chance_at_5=recall.chance[1],
-        hits_at_1=recall.hits(1).astype(int).tolist(),
-        hits_at_5=recall.hits(5).astype(int).tolist(),
+        **GalleryRecall.fields_of(recall),
     )
 
 

@@ -26,7 +26,7 @@ from ..eval.retrieval import cosine_similarity, gallery_recall, same_class_galle
 from ..models.dual_encoder import DualEncoder
 from .controls import RETRIEVAL_DISTRACTORS
 from .datasets import ClassificationDataset, SampleConfig
-from .run_figures import InstanceFigures
+from .run_figures import GalleryRecall, InstanceFigures
 
 
 def has_two_fits(dataset: str | Path, split: str, sample: SampleConfig) -> bool:
@@ -49,16 +49,7 @@ def _gaussian_embeddings(model: DualEncoder, data: ClassificationDataset, device
 def _figures(name, split, source, query, similarity, galleries) -> InstanceFigures:
     recall = gallery_recall(similarity, galleries, ks=(1, 5))
     return InstanceFigures(
-        name,
-        split,
-        source,
-        query,
-        recall.recall_at(1),
-        recall.recall_at(5),
-        recall.chance[0],
-        recall.chance[1],
-        recall.hits(1).astype(int).tolist(),
-        recall.hits(5).astype(int).tolist(),
+        dataset=name, split=split, source=source, query=query, **GalleryRecall.fields_of(recall)
     )
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..eval.retrieval import RetrievalFigures
 from ..eval.stats import bootstrap_over_runs
 from ..eval.tables import format_mean_std, markdown_table
 
@@ -44,58 +45,70 @@ class ProbeFigure:
 
 
 @dataclass
-class CrossModalFigures:
-    """Cross-modality on the test split, for one source of features and head (train/controls.py).
+class GalleryRecall:
+    """Retrieval among same-class distractors (eval/retrieval.py ``gallery_recall``), per-query hits kept.
+
+    Attributes:
+        recall_at_1, recall_at_5: Fraction of queries whose target ranks first / in the top 5.
+        chance_at_1, chance_at_5: What a random ranking scores on the same galleries.
+        hits_at_1, hits_at_5: [Q] per-query 0/1 (the bootstrap intervals resample these).
+    """
+
+    recall_at_1: float
+    recall_at_5: float
+    chance_at_1: float
+    chance_at_5: float
+    hits_at_1: list[int]
+    hits_at_5: list[int]
+
+    @staticmethod
+    def fields_of(recall: RetrievalFigures) -> dict:
+        """The keyword arguments of these fields from a ``gallery_recall(..., ks=(1, 5))`` result."""
+        return {
+            "recall_at_1": recall.recall_at(1),
+            "recall_at_5": recall.recall_at(5),
+            "chance_at_1": recall.chance[0],
+            "chance_at_5": recall.chance[1],
+            "hits_at_1": recall.hits(1).astype(int).tolist(),
+            "hits_at_5": recall.hits(5).astype(int).tolist(),
+        }
+
+
+@dataclass
+class CrossModalFigures(GalleryRecall):
+    """Cross-modality on the test split, for one source of features and head (train/controls.py); the
+    recall fields are image (view 0) → Gaussians retrieval by the head's score among up to nine same-class
+    distractors.
 
     Attributes:
         source: 'ssl' (the run's encoders and head) or 'untrained' (frozen untrained encoders, head trained).
         balanced_accuracy: Balanced pairs, negatives from any other object (mostly other classes).
         same_class_balanced_accuracy: Balanced pairs whose negatives share the object's class.
         same_class_auc: ROC-AUC on those pairs.
-        recall_at_1, recall_at_5: Image (view 0) → Gaussians retrieval by the head's score among up to
-            nine same-class distractors.
-        chance_at_1, chance_at_5: What a random ranking scores on the same galleries.
-        hits_at_1, hits_at_5: [O] per-query 0/1 (the bootstrap intervals resample these).
     """
 
     source: str
     balanced_accuracy: float
     same_class_balanced_accuracy: float
     same_class_auc: float
-    recall_at_1: float
-    recall_at_5: float
-    chance_at_1: float
-    chance_at_5: float
-    hits_at_1: list[int]
-    hits_at_5: list[int]
 
 
 @dataclass
-class InstanceFigures:
-    """Retrieval of an object's fit 2 among same-class distractors, for one source and query.
-
-    Instance test (train/instance.py).
+class InstanceFigures(GalleryRecall):
+    """Retrieval of an object's fit 2 among same-class distractors, for one source and query (the instance
+    test, train/instance.py).
 
     Attributes:
         dataset: Name of the dataset folder.
         split: The split scored.
         source: 'ssl', 'untrained' or 'descriptor'.
         query: 'gaussians' (fit 1) or 'images' (view 0).
-        recall_at_1, recall_at_5: Fraction of objects whose fit 2 ranks first / in the top 5.
-        chance_at_1, chance_at_5: What a random ranking scores on the same galleries.
-        hits_at_1, hits_at_5: [O] per-object 0/1 (the bootstrap intervals resample these).
     """
 
     dataset: str
     split: str
     source: str
     query: str
-    recall_at_1: float
-    recall_at_5: float
-    chance_at_1: float
-    chance_at_5: float
-    hits_at_1: list[int]
-    hits_at_5: list[int]
 
 
 @dataclass
