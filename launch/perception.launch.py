@@ -32,6 +32,14 @@ ARGUMENTS = {
     ),
     "qos_reliability": ("", "Sensor subscriptions: best_effort or reliable; not given: the YAML's"),
     "pose_source": ("", "topic or tf; not given: the YAML's"),
+    "view": (
+        "",
+        "view.enabled: serve the live web view of the memory (true/false); not given: the YAML's, else false",
+    ),
+    "view_port": (
+        "",
+        "view.port: its HTTP port on the view host (loopback by default); not given: the YAML's",
+    ),
     "image": ("/camera/image_raw", "Input image topic"),
     "camera_info": ("/camera/camera_info", "Input camera_info topic"),
     "depth": ("/camera/depth/image_raw", "Input depth topic (optional)"),

@@ -19,6 +19,8 @@ PERCEPTION_OVERRIDES: dict[str, str] = {
     "qos_reliability": "qos_reliability",
     "pose_source": "pose_source",
     "use_sim_time": "use_sim_time",
+    "view": "view.enabled",
+    "view_port": "view.port",
 }
 
 _BOOLS = {"true": True, "false": False}

@@ -170,3 +170,8 @@ def test_an_error_after_ctrl_c_is_its_echo_not_a_crash(capsys):
 
     assert node_main.run_node(broken_node, []) == 1
     assert "a real bug" in capsys.readouterr().err
+
+
+def test_the_view_launch_arguments_switch_on_the_live_view_typed():
+    given = {name: "" for name in PERCEPTION_OVERRIDES} | {"view": "true", "view_port": "9000"}
+    assert parameter_overrides(given) == {"view.enabled": True, "view.port": 9000}
