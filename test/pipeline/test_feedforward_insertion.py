@@ -63,7 +63,8 @@ def test_a_foreign_or_truncated_file_is_refused_naming_it(tmp_path, predictor_fi
 def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_file):
     frame = _frame()  # 30 × 22: padded to 32 × 24 for the U-Net, the padding proposes nothing
     kf = working_keyframe(frame, 1.0, torch.ones(3), torch.device("cpu"))
-    proposal = SplatterProposer(PredictorConfig(str(predictor_file)))(kf, torch.zeros(3))
+    every = SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0))
+    proposal = every(kf, torch.zeros(3))
     assert proposal.cloud.num == SMALL.layers * 30 * 22
     assert proposal.pixels[:, 0].max() == 29 and proposal.pixels[:, 1].max() == 21
     # an untrained head predicts small offsets: every Gaussian projects near its own pixel's centre
@@ -72,12 +73,25 @@ def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_
     assert (uv - (proposal.pixels + 0.5)).abs().max() < 1.0
 
 
+def test_proposals_are_sampled_like_alpha_insertion_and_enlarged_to_cover_the_gaps(predictor_file):
+    kf = working_keyframe(_frame(), 1.0, torch.ones(3), torch.device("cpu"))
+    every = SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0))(kf, torch.zeros(3))
+    sampled = SplatterProposer(PredictorConfig(str(predictor_file)))(kf, torch.zeros(3))  # stride 2, layer 1
+    assert sampled.cloud.num == 15 * 11  # u = 1, 3, …, 29 and v = 1, 3, …, 21 of the front layer
+    assert ((sampled.pixels - 1) % 2 == 0).all()
+    front = {tuple(p): i for i, p in enumerate(every.pixels[: 30 * 22].tolist())}
+    index = torch.tensor([front[tuple(p)] for p in sampled.pixels.tolist()])
+    assert torch.allclose(sampled.cloud.means, every.cloud.means[index])
+    assert torch.allclose(sampled.cloud.scales(), 2.0 * every.cloud.scales()[index])
+
+
 def test_memory_inserts_predicted_gaussians_only_where_it_does_not_explain_the_keyframe(predictor_file):
     # default_depth_m: without depth the memory expects the object this far along the axis (the origin)
     config = MemoryConfig(insertion="predicted", threaded=False, steps_per_keyframe=0, working_min_width=30,
                           keyframe_min_interval_s=0.0, max_gaussians=10_000,
                           default_depth_m=3.04)  # fmt: skip
-    memory = GaussianMemory(config, SplatterProposer(PredictorConfig(str(predictor_file))))
+    every = SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0))
+    memory = GaussianMemory(config, every)
     first = memory.add_frame(_frame())
     # without depth, the unexplained pixels of an empty memory are those unlike the background: the square
     square = (_frame().rgb[..., 0] < 0.5).sum().item()
