@@ -25,6 +25,8 @@ from gs_perception.data.sim import SimConfig, SimFrame, simulate
 from gs_perception.pipeline.feedforward import PredictorConfig
 from gs_perception.pipeline.step import Pipeline, PipelineConfig
 
+INSERTIONS = ("alpha", "predicted", "predicted+alpha")
+
 
 @dataclass
 class Run:
@@ -69,6 +71,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24, help="live frames (the demo's 24)")
     parser.add_argument("--every", type=int, default=4, help="score the held-out frames every this many")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 7], help="steps per keyframe to try")
+    parser.add_argument("--depth", nargs="+", choices=["yes", "no"], default=["yes", "no"],
+                        help="with the depth images, without them, or both")  # fmt: skip
+    parser.add_argument("--insertions", nargs="+", choices=INSERTIONS, default=list(INSERTIONS))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -80,8 +85,8 @@ def main() -> None:
         f"{len(frames) - n_held} live + {n_held} held-out frames"
     )
     header = None
-    for depth in (True, False):
-        for insertion in ("alpha", "predicted", "predicted+alpha"):
+    for depth in (d == "yes" for d in args.depth):
+        for insertion in args.insertions:
             for steps in args.steps:
                 r = run(frames, insertion, steps, depth, args.predictor, args.every)
                 if header is None:

@@ -69,7 +69,8 @@ def load_predictor(
         raise ValueError(f"{path}: not a readable predictor file ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a predictor file (expected format {FORMAT!r})")
-    config = override_dataclass(SplatterConfig(), payload["config"], str(path))
+    # Files written before the U-Net had attention lack its field, and were built without it.
+    config = override_dataclass(SplatterConfig(), {"attention_heads": 0, **payload["config"]}, str(path))
     info = payload["info"]
     info = PredictorInfo(tuple(info["image_size"]), tuple(info["background"]), float(info["object_radius"]))
     model = SplatterImage(config)

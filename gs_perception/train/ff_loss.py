@@ -22,9 +22,9 @@ class FFLossConfig:
     """The training loss of the feed-forward predictor: render terms and the weights of the two terms that
     use a rendered dataset's masks and depth."""
 
-    image_loss: Literal["l1", "l2"] = "l1"
-    """Per-pixel colour loss of the renders: 'l1' (the fitter's) or 'l2' (Splatter Image's, and what PSNR
-    measures; it trailed L1 in a short CPU trial, docs/feedforward.md)."""
+    image_loss: Literal["l1", "l2"] = "l2"
+    """Per-pixel colour loss of the renders: 'l2' (Splatter Image's, and what PSNR measures: where one view
+    leaves the colour uncertain, the mean is what scores best) or 'l1' (the fitter's)."""
     ssim_lambda: float = 0.2
     """Weight λ of the D-SSIM term of the render loss."""
     alpha_weight: float = 0.5

@@ -21,6 +21,7 @@ from gs_perception.models.splatter import (
     rotmat_to_quat,
     to_world,
 )
+from gs_perception.models.splatter_unet import SelfAttention
 
 SMALL = SplatterConfig(channels=(8, 16), head_gain=1.0, layers=2)
 
@@ -214,3 +215,16 @@ def test_bad_sizes_and_settings_are_refused():
         SplatterImage(SplatterConfig(channels=(8, 16, 16))).unet(torch.zeros(1, 5, 6, 6))
     with pytest.raises(ValueError, match="opacity_init"):
         SplatterConfig(opacity_init=1.0)
+
+
+def test_attention_starts_as_the_identity_then_mixes_the_whole_map_of_each_image_only():
+    torch.manual_seed(0)
+    block = SelfAttention(16, 4)
+    x = torch.randn(2, 16, 4, 4)
+    assert torch.equal(block(x), x)  # zero output projection: the trained U-Net's start is unchanged
+    torch.nn.init.normal_(block.proj.weight)
+    moved = x.clone()
+    moved[0, :, 0, 0] += 1.0  # one corner of the first image
+    a, b = block(x), block(moved)
+    assert (a[0, :, 3, 3] - b[0, :, 3, 3]).abs().max() > 1e-3  # reaches the opposite corner
+    assert torch.equal(a[1], b[1])  # and nothing of the other image

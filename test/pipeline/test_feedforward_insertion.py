@@ -111,16 +111,46 @@ def test_predicted_insertion_needs_a_predictor_and_an_unused_one_warns(predictor
         Pipeline(PipelineConfig(predictor=PredictorConfig(str(predictor_file))))
 
 
-def test_the_expected_object_centre_comes_from_depth_then_the_memory_then_the_axis():
+def test_the_expected_object_centre_comes_from_depth_then_the_insertion_depth_or_the_memory():
     frame = _frame()
     frame.depth = torch.full((22, 30), 2.0)  # a wall 2 m in front of the camera
     kf = working_keyframe(frame, 1.0, torch.ones(3), torch.device("cpu"))
     eye, axis = kf.T_world_cam[:3, 3], kf.T_world_cam[:3, 2]
     empty = GaussianCloud.from_points(torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0), 0.5, 0)
-    assert torch.allclose(object_centre(kf, empty, 1.5), eye + 2.0 * axis, atol=0.05)
-    kf.depth = None
     cloud = GaussianCloud.from_points(
         torch.tensor([[0.5, 0.0, 0.0], [0.7, 0.0, 0.0]]), torch.ones(2, 3), torch.full((2,), 0.1), 0.9, 0
     )
+    assert torch.allclose(object_centre(kf, cloud, 1.5), eye + 2.0 * axis, atol=0.05)
+    kf.depth = torch.zeros(kf.depth.shape)  # a depth image without a valid pixel: the memory, then the axis
     assert torch.allclose(object_centre(kf, cloud, 1.5), torch.tensor([0.6, 0.0, 0.0]))
     assert torch.allclose(object_centre(kf, empty, 1.5), eye + 1.5 * axis)
+    kf.depth = None  # no depth image: where the memory inserts this keyframe, whatever it holds
+    assert torch.allclose(object_centre(kf, cloud, 2.5), eye + 2.5 * axis)
+
+
+def test_without_depth_predictions_wait_for_the_converging_axes_and_land_on_the_object(predictor_file):
+    """The first depthless keyframe cannot know the object's distance: its prediction waits with it until
+    the optical axes converge, then sits around the object (3 m away, at the origin), not at the fallback."""
+    config = MemoryConfig(insertion="predicted", threaded=False, steps_per_keyframe=0, working_min_width=30,
+                          keyframe_min_interval_s=0.0, max_gaussians=10_000)  # fmt: skip
+    memory = GaussianMemory(
+        config, SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0))
+    )
+    assert memory.add_frame(_frame()).inserted == 0  # waiting: one keyframe gives no convergence
+    turned = _frame(stamp_ns=10**9)
+    turned.T_world_cam = look_at(torch.tensor([2.0, 2.2, 0.5]), torch.zeros(3))
+    assert memory.add_frame(turned).inserted > 0  # both keyframes, now that the axes meet at the origin
+    means = memory.snapshot().means
+    assert float(means.norm(dim=1).median()) < 1.0  # inside the object's ball, not 1.5 m from the cameras
+
+
+def test_a_predictor_file_from_before_attention_loads_as_it_was_built(tmp_path):
+    torch.manual_seed(0)
+    old = SplatterImage(SplatterConfig(channels=(8, 16), attention_heads=0))
+    path = save_predictor(tmp_path / "old.pt", old, INFO)
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["attention_heads"]  # what train-ff wrote before the field existed
+    torch.save(payload, path)
+    model, _ = load_predictor(path)
+    assert model.config.attention_heads == 0
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), old.state_dict().values()))

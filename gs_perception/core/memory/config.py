@@ -59,7 +59,9 @@ class MemoryConfig:
     """How a keyframe's new Gaussians are made: 'alpha', back-projected at the pixels the memory does not
     explain; 'predicted', a feed-forward predictor's Gaussians of those pixels (the memory's owner must hand
     it a proposer: pipeline ``predictor.path``); 'predicted+alpha', the prediction first, then
-    back-projection where the memory still does not explain the keyframe."""
+    back-projection where the memory still does not explain the keyframe. Without depth images the
+    prediction is placed around the point where the memory would insert the keyframe (see default_depth_m),
+    and waits with the keyframe while the memory waits."""
     predicted_min_opacity: float = 0.05
     """Predicted Gaussians fainter than this are not inserted (predictors make unneeded ones transparent)."""
     sh_degree: int = 0

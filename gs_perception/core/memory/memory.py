@@ -89,26 +89,30 @@ class GaussianMemory:
         return InsertResult(keyframe, reason, inserted, self.num_gaussians, time.perf_counter() - start)
 
     def _insert(self, kf: Keyframe) -> int:
-        """Insert Gaussians for ``kf``: predicted ones first (if a proposer is set), then back-projected ones
-        (unless ``insertion`` is 'predicted'); without depth where :mod:`.depth` says (maybe later)."""
-        inserted = 0 if self._proposer is None else self._insert_predicted(kf)
-        if self.config.insertion == "predicted":
-            return inserted
+        """Insert Gaussians for ``kf``; without depth at the depth :mod:`.depth` gives (maybe later, with the
+        keyframes that waited for it)."""
         if kf.depth is not None:
             self._depthless.note(DepthGuess(None, "sensor", "from depth images"))
-            return inserted + self._insert_at(kf, self.config.fallback_depth_m)  # depth wins everywhere
+            return self._insert_keyframe(kf, self.config.fallback_depth_m)  # measured depth wins everywhere
         poses = [k.T_world_cam for k in self._keyframes if k.depth is None] + [kf.T_world_cam]
-        return inserted + sum(self._insert_at(k, z) for k, z in self._depthless.ready(kf, torch.stack(poses)))
+        return sum(self._insert_keyframe(k, z) for k, z in self._depthless.ready(kf, torch.stack(poses)))
 
-    def _insert_predicted(self, kf: Keyframe) -> int:
+    def _insert_keyframe(self, kf: Keyframe, default_depth: float) -> int:
+        """Predicted Gaussians first (if a proposer is set), then back-projected ones (unless ``insertion`` is
+        'predicted'); ``default_depth`` (metres) is where unmeasured pixels and the object are expected."""
+        inserted = 0 if self._proposer is None else self._insert_predicted(kf, default_depth)
+        if self.config.insertion != "predicted":
+            inserted += self._insert_at(kf, default_depth)
+        return inserted
+
+    def _insert_predicted(self, kf: Keyframe, default_depth: float) -> int:
         """Insert the proposer's Gaussians of pixels the memory does not explain (:func:`keep_proposed`)."""
         cloud = self._cloud().detach()
         with torch.no_grad():
             out = self._render_cloud(cloud, kf.viewmat[None], kf.K[None], *kf.size)
             rgb, alpha, depth = out.colors[0], out.alphas[0, ..., 0], out.depths[0, ..., 0]
             unexplained = unexplained_pixels(kf, rgb, alpha, depth, self.config)
-            centre = object_centre(kf, cloud, self.config.default_depth_m or self.config.fallback_depth_m)
-            proposal = self._proposer(kf, centre)
+            proposal = self._proposer(kf, object_centre(kf, cloud, default_depth))
         new = keep_proposed(proposal, unexplained, self.config)
         if new.num:
             edit_parameters(self._params, self._optimizers, extra=new.to(self.device))

@@ -45,15 +45,20 @@ class Proposer(Protocol):
         """Gaussians for ``kf``; ``centre`` [3] (world, metres) is where the memory expects the object."""
 
 
-def object_centre(kf: Keyframe, memory: GaussianCloud, fallback_depth_m: float) -> Tensor:
-    """Where the object the keyframe looks at probably is (world frame, [3]).
+def object_centre(kf: Keyframe, memory: GaussianCloud, depth_m: float) -> Tensor:
+    """Where the object the keyframe looks at probably is (world frame, [3], metres).
 
-    The median of the keyframe's depth measurements back-projected, if it has any; else the mean of the
-    memory's opaque Gaussians (opacity > 0.5), if there are any; else the point ``fallback_depth_m`` along
-    the optical axis.
+    In this order: the median of the keyframe's depth measurements back-projected; for a keyframe without a
+    depth image, the point ``depth_m`` along its optical axis (the memory passes the depth it inserts that
+    keyframe at: where the keyframes' optical axes converge, or the configured distance; core/memory/
+    depth.py); for a depth image without a valid pixel, the mean of the memory's opaque Gaussians
+    (opacity > 0.5), or else the point ``depth_m`` along the axis.
     """
     T = kf.T_world_cam
-    if kf.depth is not None and bool((kf.depth > 0).any()):
+    on_axis = T[:3, 3] + depth_m * T[:3, 2]
+    if kf.depth is None:
+        return on_axis
+    if bool((kf.depth > 0).any()):
         v, u = torch.nonzero(kf.depth > 0, as_tuple=True)
         z = kf.depth[v, u]
         K = kf.K
@@ -61,11 +66,8 @@ def object_centre(kf: Keyframe, memory: GaussianCloud, fallback_depth_m: float) 
             [(u.to(z) + 0.5 - K[0, 2]) / K[0, 0] * z, (v.to(z) + 0.5 - K[1, 2]) / K[1, 1] * z, z], -1
         )
         return (p @ T[:3, :3].T + T[:3, 3]).median(dim=0).values
-    if memory.num:
-        opaque = memory.opacities() > 0.5
-        if bool(opaque.any()):
-            return memory.means[opaque].mean(dim=0).to(T)
-    return T[:3, 3] + fallback_depth_m * T[:3, 2]
+    opaque = memory.opacities() > 0.5 if memory.num else torch.zeros(0, dtype=torch.bool)
+    return memory.means[opaque].mean(dim=0).to(T) if bool(opaque.any()) else on_axis
 
 
 def keep_proposed(proposal: Proposal, unexplained: Tensor, config: MemoryConfig) -> GaussianCloud:
