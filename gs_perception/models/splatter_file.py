@@ -19,6 +19,10 @@ from .splatter import SplatterConfig, SplatterImage
 
 FORMAT = "gs_perception.splatter_predictor/1"
 
+LEGACY_BALL_FRACTION = 0.916
+"""The framing of files written before :attr:`PredictorInfo.ball_fraction` existed: all were trained on
+generate-dataset's default cameras, 3 m from the unit ball with a 40° field of view (1/3 / tan 20°)."""
+
 
 @dataclass(frozen=True)
 class PredictorInfo:
@@ -28,11 +32,15 @@ class PredictorInfo:
         image_size: (width, height) of the training views, pixels.
         background: RGB the training views were composited on.
         object_radius: Radius (metres) of the ball its depth ranges were built around.
+        ball_fraction: How much of the training views that ball filled: its projected radius
+            (``sqrt(fx·fy)·radius / z`` at the ball centre's z-depth) over half the shorter image side,
+            averaged over the training views. The online proposer frames objects the same way.
     """
 
     image_size: tuple[int, int]
     background: tuple[float, float, float]
     object_radius: float
+    ball_fraction: float = LEGACY_BALL_FRACTION
 
 
 def save_predictor(path: str | Path, model: SplatterImage, info: PredictorInfo) -> Path:
@@ -72,7 +80,12 @@ def load_predictor(
     # Files written before the U-Net had attention lack its field, and were built without it.
     config = override_dataclass(SplatterConfig(), {"attention_heads": 0, **payload["config"]}, str(path))
     info = payload["info"]
-    info = PredictorInfo(tuple(info["image_size"]), tuple(info["background"]), float(info["object_radius"]))
+    info = PredictorInfo(
+        tuple(info["image_size"]),
+        tuple(info["background"]),
+        float(info["object_radius"]),
+        float(info.get("ball_fraction", LEGACY_BALL_FRACTION)),
+    )
     model = SplatterImage(config)
     try:
         model.load_state_dict(payload["state_dict"])

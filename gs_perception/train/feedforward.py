@@ -43,7 +43,7 @@ from ..models.splatter import SplatterConfig, SplatterImage
 from ..models.splatter_file import PredictorInfo, save_predictor
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
-from .ff_data import ObjectViews, Views, draw_views, load_objects
+from .ff_data import ObjectViews, SplitViews, Views, draw_views, load_objects
 from .ff_loss import FFLossConfig, RenderLoss, ff_loss, object_depth_range
 
 PREDICTOR_FILE = "predictor.pt"
@@ -263,9 +263,20 @@ class FFTrainer:
         return checkpoint
 
     def predictor_info(self) -> PredictorInfo:
-        width, height = self.train_set.train.rgb.shape[3], self.train_set.train.rgb.shape[2]
+        views = self.train_set.train
+        width, height = views.rgb.shape[3], views.rgb.shape[2]
         background = tuple(float(c) for c in self.train_set.background.tolist())
-        return PredictorInfo((int(width), int(height)), background, self.config.object_radius)
+        radius = self.config.object_radius
+        return PredictorInfo((int(width), int(height)), background, radius, ball_fraction(views, radius))
+
+
+def ball_fraction(views: SplitViews, radius: float) -> float:
+    """Mean projected radius of the ball of ``radius`` around the world origin over half the shorter image
+    side, over all of ``views`` (see :class:`PredictorInfo`)."""
+    K, T = views.K.double(), views.T_world_cam.double()
+    z = -(T[..., :3, 3] * T[..., :3, 2]).sum(-1)  # the origin's z-depth: -t · z_axis
+    rho = torch.sqrt(K[..., 0, 0] * K[..., 1, 1]) * radius / z
+    return float((rho / (0.5 * min(views.rgb.shape[2:4]))).mean())
 
 
 def _val_split(config: FFConfig) -> ObjectViews | None:

@@ -4,6 +4,7 @@ inserting predicted Gaussians only where it does not explain a keyframe."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from gs_perception.core.memory.keyframes import working_keyframe
 from gs_perception.core.memory.proposals import object_centre
 from gs_perception.models.splatter import SplatterConfig, SplatterImage
 from gs_perception.models.splatter_file import PredictorInfo, load_predictor, save_predictor
-from gs_perception.pipeline.feedforward import PredictorConfig, SplatterProposer
+from gs_perception.pipeline.feedforward import PredictorConfig, SplatterProposer, image_window, object_window
 from gs_perception.pipeline.step import Pipeline, PipelineConfig
 
 SMALL = SplatterConfig(channels=(8, 16), layers=2)
@@ -60,12 +61,14 @@ def test_a_foreign_or_truncated_file_is_refused_naming_it(tmp_path, predictor_fi
         load_predictor(tmp_path / "missing.pt")
 
 
-def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_file):
+@pytest.mark.parametrize("framing", ["image", "object"])
+def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_file, framing):
     frame = _frame()  # 30 × 22: padded to 32 × 24 for the U-Net, the padding proposes nothing
     kf = working_keyframe(frame, 1.0, torch.ones(3), torch.device("cpu"))
-    every = SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0))
+    every = SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0, framing=framing))
     proposal = every(kf, torch.zeros(3))
-    assert proposal.cloud.num == SMALL.layers * 30 * 22
+    if framing == "image":
+        assert proposal.cloud.num == SMALL.layers * 30 * 22
     assert proposal.pixels[:, 0].max() == 29 and proposal.pixels[:, 1].max() == 21
     # an untrained head predicts small offsets: every Gaussian projects near its own pixel's centre
     uv, z = project_points(proposal.cloud.means, kf.T_world_cam, kf.K)
@@ -73,10 +76,37 @@ def test_proposals_sit_on_their_pixels_rays_for_an_odd_sized_keyframe(predictor_
     assert (uv - (proposal.pixels + 0.5)).abs().max() < 1.0
 
 
+def test_the_object_window_frames_the_ball_as_training_did_and_is_a_camera_of_its_own():
+    kf = working_keyframe(_frame(), 1.0, torch.ones(3), torch.device("cpu"))
+    centre = torch.tensor([0.0, 0.3, 0.2])  # off the optical axis
+    info = PredictorInfo((32, 32), (1.0, 1.0, 1.0), 1.0, ball_fraction=0.8)
+    window = object_window(kf.K, kf.T_world_cam, centre, 0.5, info)
+    K = window.intrinsics(kf.K)
+    uv, z = project_points(centre[None], kf.T_world_cam, K)
+    assert torch.allclose(uv[0], torch.tensor([16.0, 16.0]), atol=1e-4)  # centred in the window
+    rho = float(torch.sqrt(K[0, 0] * K[1, 1])) * 0.5 / float(z[0])
+    assert abs(rho - 0.8 * 16) < 1e-3  # the ball fills 80 % of half the window
+    points = torch.randn(50, 3) * 0.3
+    in_keyframe, _ = project_points(points, kf.T_world_cam, kf.K)
+    in_window, _ = project_points(points, kf.T_world_cam, K)
+    expected = (in_keyframe - torch.tensor([window.x0, window.y0])) * window.scale
+    assert torch.allclose(in_window, expected, atol=1e-3)
+
+
+def test_the_whole_image_window_resamples_to_the_padded_image_exactly():
+    image, background = torch.rand(22, 30, 3), torch.tensor([1.0, 0.5, 0.0])
+    window = image_window(30, 22, 8)
+    assert (window.width, window.height) == (32, 24)
+    padded = background.expand(24, 32, 3).clone()
+    padded[:22, :30] = image
+    assert torch.allclose(window.resample(image, background), padded, atol=1e-6)
+
+
 def test_proposals_are_sampled_like_alpha_insertion_and_enlarged_to_cover_the_gaps(predictor_file):
     kf = working_keyframe(_frame(), 1.0, torch.ones(3), torch.device("cpu"))
-    every = SplatterProposer(PredictorConfig(str(predictor_file), stride=1, layers=0))(kf, torch.zeros(3))
-    sampled = SplatterProposer(PredictorConfig(str(predictor_file)))(kf, torch.zeros(3))  # stride 2, layer 1
+    image = PredictorConfig(str(predictor_file), framing="image")
+    every = SplatterProposer(replace(image, stride=1, layers=0))(kf, torch.zeros(3))
+    sampled = SplatterProposer(image)(kf, torch.zeros(3))  # stride 2, layer 1
     assert sampled.cloud.num == 15 * 11  # u = 1, 3, …, 29 and v = 1, 3, …, 21 of the front layer
     assert ((sampled.pixels - 1) % 2 == 0).all()
     front = {tuple(p): i for i, p in enumerate(every.pixels[: 30 * 22].tolist())}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -19,8 +20,9 @@ from gs_perception.core.runtime import seeded_generator
 from gs_perception.data.generate import DatasetConfig, generate_dataset
 from gs_perception.data.views import ViewRenderConfig
 from gs_perception.models.splatter import SplatterConfig, SplatterImage
+from gs_perception.models.splatter_file import load_predictor
 from gs_perception.train.checkpoint import load_checkpoint
-from gs_perception.train.feedforward import FFConfig, FFTrainer, load_ff_run, train_ff
+from gs_perception.train.feedforward import PREDICTOR_FILE, FFConfig, FFTrainer, load_ff_run, train_ff
 from gs_perception.train.ff_data import draw_views, load_objects
 from gs_perception.train.ff_eval import FFEvalConfig, evaluate_ff
 from gs_perception.train.ff_loss import predict_object, surface_points
@@ -138,6 +140,10 @@ def test_a_run_logs_steps_validations_and_provenance(dataset, tmp_path):
     assert sidecar["position"]["step"] == 5 and sidecar["provenance"]["git_sha"] is not None
     model, config = load_ff_run(tmp_path / "run")
     assert config.model == MODEL and not model.training
+    _, info = load_predictor(tmp_path / "run" / PREDICTOR_FILE)
+    assert info.image_size == (16, 16) and info.object_radius == 1.0
+    # the unit ball 3 m away, seen with the dataset's 40° field of view: 1/3 / tan 20° of half the image
+    assert abs(info.ball_fraction - 1 / 3 / math.tan(math.radians(20))) < 1e-3
 
 
 def test_refining_a_prediction_from_one_view_moves_its_gaussians(dataset, tmp_path):
