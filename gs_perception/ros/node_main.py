@@ -7,6 +7,11 @@ exception") when a thread is still inside the middleware at exit. So the handler
 SIGTERM (what ``ros2 launch`` sends after SIGINT) both raise KeyboardInterrupt in the main thread, which
 leaves ``spin`` and runs, in order: the node's ``close()`` (stop and join its threads), the executor's
 shutdown (wait for running callbacks), ``destroy_node()``, and the context's shutdown last.
+
+During start-up (imports, ``rclpy.init``, building the node) a signal is only recorded, and acted on
+between the stages: a KeyboardInterrupt raised inside ``import torch`` unwinds through torch's C++
+initialisation and aborts the process ("terminate called", exit -6), and libraries that catch
+BaseException around optional imports swallow it.
 """
 
 from __future__ import annotations
@@ -25,15 +30,22 @@ from . import require_rclpy
 SPIN_PERIOD_S = 0.1
 
 
-#: Set by the first SIGINT/SIGTERM. The KeyboardInterrupt raised with it can be swallowed by a library that
-#: catches BaseException around an optional import (trimesh does) while the node is still starting; the spin
-#: loop checks this flag too, so such a signal still ends the node.
+#: Set by the first SIGINT/SIGTERM; start-up checks it between its stages, and the spin loop checks it too.
 STOP = threading.Event()
+
+
+def _record(signum: int, frame: Any) -> None:
+    STOP.set()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     STOP.set()
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_if_asked() -> None:
+    if STOP.is_set():
+        raise KeyboardInterrupt("signal during start-up")
 
 
 def run_node(make_node: Callable[[], Any], args: list[str] | None = None, threads: int = 1) -> int:
@@ -48,19 +60,25 @@ def run_node(make_node: Callable[[], Any], args: list[str] | None = None, thread
     Returns:
         The process exit code: 0 after a clean shutdown (also on Ctrl-C), 1 if the node failed to start.
     """
-    # Ours from the start, so a Ctrl-C while rclpy or torch are still importing also ends cleanly.
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    # Ours from the start, so a Ctrl-C while rclpy or torch are still importing also ends cleanly: recorded
+    # during start-up (see the module docstring), raised from then on.
+    previous = {s: signal.signal(s, _record) for s in (signal.SIGINT, signal.SIGTERM)}
     rclpy, executor, node, code = None, None, None, 0
     try:
         configure_threads()  # before torch loads (in make_node): see core/runtime.py
+        _stop_if_asked()
         rclpy = require_rclpy()
         from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
 
+        _stop_if_asked()
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
         node = make_node()
         executor.add_node(node)
+        for s in previous:
+            signal.signal(s, _interrupt)
+        _stop_if_asked()
         # Python runs a signal handler only between bytecodes, and an idle executor.spin() can wait in C
         # forever (a node with no timer and no subscription): wake up every SPIN_PERIOD_S to let it run.
         while rclpy.ok() and not STOP.is_set():

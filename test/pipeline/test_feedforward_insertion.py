@@ -174,13 +174,15 @@ def test_without_depth_predictions_wait_for_the_converging_axes_and_land_on_the_
     assert float(means.norm(dim=1).median()) < 1.0  # inside the object's ball, not 1.5 m from the cameras
 
 
-def test_a_predictor_file_from_before_attention_loads_as_it_was_built(tmp_path):
+def test_a_predictor_file_from_before_attention_and_framing_loads_as_it_was_built(tmp_path):
     torch.manual_seed(0)
     old = SplatterImage(SplatterConfig(channels=(8, 16), attention_heads=0))
     path = save_predictor(tmp_path / "old.pt", old, INFO)
     payload = torch.load(path, weights_only=True)
-    del payload["config"]["attention_heads"]  # what train-ff wrote before the field existed
+    del payload["config"]["attention_heads"]  # what train-ff wrote before these fields existed
+    del payload["info"]["ball_fraction"]
     torch.save(payload, path)
-    model, _ = load_predictor(path)
+    model, info = load_predictor(path)
     assert model.config.attention_heads == 0
+    assert abs(info.ball_fraction - 1 / 3 / math.tan(math.radians(20))) < 1e-3  # generate-dataset's cameras
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), old.state_dict().values()))

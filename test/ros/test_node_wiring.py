@@ -172,6 +172,40 @@ def test_an_error_after_ctrl_c_is_its_echo_not_a_crash(capsys):
     assert "a real bug" in capsys.readouterr().err
 
 
+@pytest.mark.ros
+def test_ctrl_c_during_start_up_waits_for_the_stage_then_shuts_down_cleanly():
+    """A KeyboardInterrupt raised inside ``import torch`` aborts the process from C++ (exit -6): during
+    start-up the signal is recorded, and acted on once the stage in progress has finished."""
+    import os
+    import signal
+
+    from gs_perception.ros import node_main
+
+    raised_inside, closed = [], []
+
+    class Node:
+        def close(self):
+            closed.append(True)
+
+        def destroy_node(self):
+            pass
+
+    def make_node():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):  # Python runs the handler between bytecodes: give it plenty
+                sum(range(100))
+        except KeyboardInterrupt:
+            raised_inside.append(True)
+        return Node()
+
+    try:
+        assert node_main.run_node(make_node, []) == 0
+    finally:
+        node_main.STOP.clear()
+    assert raised_inside == [] and closed == [True]
+
+
 def test_the_view_launch_arguments_switch_on_the_live_view_typed():
     given = {name: "" for name in PERCEPTION_OVERRIDES} | {"view": "true", "view_port": "9000"}
     assert parameter_overrides(given) == {"view.enabled": True, "view.port": 9000}
