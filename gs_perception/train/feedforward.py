@@ -23,7 +23,6 @@ when available, ``checkpoints/last.pt``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -43,8 +42,9 @@ from ..models.splatter import SplatterConfig, SplatterImage
 from ..models.splatter_file import PredictorInfo, save_predictor
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
-from .ff_data import ObjectViews, SplitViews, Views, draw_views, load_objects
+from .ff_data import ObjectViews, Views, ball_fraction, draw_views, load_objects
 from .ff_loss import FFLossConfig, RenderLoss, ff_loss, object_depth_range
+from .metric_log import MetricLog, tensorboard_writer
 
 PREDICTOR_FILE = "predictor.pt"
 
@@ -133,6 +133,8 @@ class MetricRow:
 
 
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRow))
+SCALARS = ("loss", "image", "alpha", "surface", "psnr", "ssim", "lr")
+"""The fields also logged to TensorBoard."""
 
 
 @dataclass
@@ -270,15 +272,6 @@ class FFTrainer:
         return PredictorInfo((int(width), int(height)), background, radius, ball_fraction(views, radius))
 
 
-def ball_fraction(views: SplitViews, radius: float) -> float:
-    """Mean projected radius of the ball of ``radius`` around the world origin over half the shorter image
-    side, over all of ``views`` (see :class:`PredictorInfo`)."""
-    K, T = views.K.double(), views.T_world_cam.double()
-    z = -(T[..., :3, 3] * T[..., :3, 2]).sum(-1)  # the origin's z-depth: -t · z_axis
-    rho = torch.sqrt(K[..., 0, 0] * K[..., 1, 1]) * radius / z
-    return float((rho / (0.5 * min(views.rgb.shape[2:4]))).mean())
-
-
 def _val_split(config: FFConfig) -> ObjectViews | None:
     if not config.val_objects:
         return None
@@ -316,38 +309,6 @@ def _row(split: str, pos: TrainPosition, out: RenderLoss, n_in: int, lr: float, 
     )
 
 
-class _MetricLog:
-    """metrics.csv (and TensorBoard) rows; on resume, rows past the resumed step are dropped first."""
-
-    def __init__(self, out: Path, resume_step: int | None):
-        self.path = out / "metrics.csv"
-        kept = []
-        if resume_step is not None and self.path.exists():
-            with open(self.path, newline="") as f:
-                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, METRIC_FIELDS)
-            writer.writeheader()
-            writer.writerows(kept)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # optional: metrics.csv has everything
-            self.tb = None
-        else:
-            self.tb = SummaryWriter(str(out / "tb"))
-
-    def write(self, row: MetricRow) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, METRIC_FIELDS).writerow(dataclasses.asdict(row))
-        if self.tb is not None:
-            for key in ("loss", "image", "alpha", "surface", "psnr", "ssim", "lr"):
-                self.tb.add_scalar(f"{row.split}/{key}", getattr(row, key), row.step)
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-
-
 def train_ff(config: FFConfig, resume: bool = False, show_progress: bool = True) -> FFRunResult:
     """Train (or, with ``resume``, continue) the feed-forward predictor; see the module docstring.
 
@@ -359,22 +320,25 @@ def train_ff(config: FFConfig, resume: bool = False, show_progress: bool = True)
     checkpoint = run.out / "checkpoints" / "last.pt"
     resumed_from = None
     if resume and checkpoint.exists():
+        _check_same_model(saved_config(run.out).model, config.model, run.out)
         run.position, _ = load_checkpoint(checkpoint, run.modules, map_location=run.device)
         resumed_from = run.position.step
         print(f"resuming from {checkpoint} at step {resumed_from}", file=sys.stderr)
     record = {"config": json.loads(json.dumps(dataclasses.asdict(config))), "provenance": provenance()}
     (run.out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
-    log = _MetricLog(run.out, resumed_from if resume else None)
+    tb = tensorboard_writer(run.out / "tb")
+    log = MetricLog(run.out / "metrics.csv", METRIC_FIELDS, SCALARS, resumed_from if resume else None, tb)
     try:
         last_train, last_val = _loop(run, log)
     finally:
-        log.close()
+        if tb is not None:
+            tb.close()
     return FFRunResult(
         run.out, run.position, run.save(last_val or last_train), last_train, last_val, resumed_from
     )
 
 
-def _loop(run: FFTrainer, log: _MetricLog) -> tuple[MetricRow | None, MetricRow | None]:
+def _loop(run: FFTrainer, log: MetricLog) -> tuple[MetricRow | None, MetricRow | None]:
     config, pos = run.config, run.position
     last_train = last_val = None
     bar = None
@@ -412,10 +376,27 @@ def _loop(run: FFTrainer, log: _MetricLog) -> tuple[MetricRow | None, MetricRow 
     return last_train, last_val
 
 
+def _check_same_model(saved: SplatterConfig, wanted: SplatterConfig, out: Path) -> None:
+    changed = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(wanted, f.name)]
+    if changed:
+        name = changed[0]
+        raise ValueError(
+            f"{out}: --resume with another architecture than the run's ({', '.join(changed)}); resume with "
+            f"the run's settings, e.g. --model-{name.replace('_', '-')} {getattr(saved, name)}"
+        )
+
+
+def saved_config(run: str | Path) -> FFConfig:
+    """The resolved config a train-ff run folder recorded (``config.json``)."""
+    saved = json.loads((Path(run) / "config.json").read_text())["config"]
+    # Runs from before the U-Net had attention lack its field, and were built without it.
+    saved["model"] = {"attention_heads": 0, **saved.get("model", {})}
+    return override_dataclass(FFConfig(), saved, str(run))
+
+
 def load_ff_run(run: str | Path, device: torch.device | str = "cpu") -> tuple[SplatterImage, FFConfig]:
     """The trained predictor of a train-ff run folder (eval mode, on ``device``) and its config."""
-    saved = json.loads((Path(run) / "config.json").read_text())["config"]
-    config = override_dataclass(FFConfig(), saved, str(run))
+    config = saved_config(run)
     model = SplatterImage(config.model)
     load_checkpoint(Path(run) / "checkpoints" / "last.pt", {"model": model}, map_location=device)
     return model.to(device).eval(), config

@@ -216,3 +216,12 @@ def draw_views(
         )
     order = torch.randperm(n_views, generator=generator)
     return order[:n_inputs], order[n_inputs : n_inputs + n_targets]
+
+
+def ball_fraction(views: SplitViews, radius: float) -> float:
+    """Mean projected radius of the ball of ``radius`` around the world origin over half the shorter image
+    side, over all of ``views`` (see :class:`PredictorInfo`)."""
+    K, T = views.K.double(), views.T_world_cam.double()
+    z = -(T[..., :3, 3] * T[..., :3, 2]).sum(-1)  # the origin's z-depth: -t · z_axis
+    rho = torch.sqrt(K[..., 0, 0] * K[..., 1, 1]) * radius / z
+    return float((rho / (0.5 * min(views.rgb.shape[2:4]))).mean())

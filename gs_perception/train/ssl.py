@@ -18,7 +18,6 @@ validation), TensorBoard events under ``tb/`` when the ``tensorboard`` package i
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import sys
@@ -37,6 +36,7 @@ from ..models.losses import PAIR_MODES, SSLLossOutput, make_pairs, ssl_losses
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
 from .datasets import SampleConfig, SSLDataset, collate
+from .metric_log import MetricLog, tensorboard_writer
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class MetricRow:
 
 
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRow))
+SCALARS = ("loss", "triplet", "correspondence", "cm_accuracy", "infonce", "lr")
+"""The fields also logged to TensorBoard."""
 """metrics.csv's columns, in order."""
 
 
@@ -164,7 +166,7 @@ class SSLTrainer:
         total = max(1, self.steps_per_epoch * config.epochs)
         self.scheduler = _scheduler(self.optimiser, config, total)
         self.position = TrainPosition()
-        self.tb = _tensorboard(self.out / "tb")
+        self.tb = tensorboard_writer(self.out / "tb")
 
     @property
     def modules(self) -> dict:
@@ -285,36 +287,6 @@ def _row(split: str, position: TrainPosition, out: SSLLossOutput, lr: float, sec
     )
 
 
-def _tensorboard(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # optional: metrics.csv has everything
-        return None
-    return SummaryWriter(str(folder))
-
-
-class _MetricLog:
-    """metrics.csv (and TensorBoard) rows; on resume, rows past the resumed step are dropped first."""
-
-    def __init__(self, path: Path, resume_step: int | None, tb):
-        self.path, self.tb = path, tb
-        kept = []
-        if resume_step is not None and path.exists():
-            with open(path, newline="") as f:
-                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, METRIC_FIELDS)
-            writer.writeheader()
-            writer.writerows(kept)
-
-    def write(self, row: MetricRow) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, METRIC_FIELDS).writerow(dataclasses.asdict(row))
-        if self.tb is not None:
-            for key in ("loss", "triplet", "correspondence", "cm_accuracy", "infonce", "lr"):
-                self.tb.add_scalar(f"{row.split}/{key}", getattr(row, key), row.step)
-
-
 def train_ssl(config: SSLConfig, resume: bool = False, show_progress: bool = True) -> SSLRunResult:
     """Train (or, with ``resume``, continue) the dual encoders; see the module docstring.
 
@@ -333,7 +305,7 @@ def train_ssl(config: SSLConfig, resume: bool = False, show_progress: bool = Tru
         )
     record = {"config": json.loads(json.dumps(dataclasses.asdict(config))), "provenance": provenance()}
     (run.out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
-    log = _MetricLog(run.out / "metrics.csv", resumed_from if resume else None, run.tb)
+    log = MetricLog(run.out / "metrics.csv", METRIC_FIELDS, SCALARS, resumed_from if resume else None, run.tb)
     last_train, last_val = _loop(run, log)
     path = run.save(last_train)
     if run.tb is not None:
@@ -341,7 +313,7 @@ def train_ssl(config: SSLConfig, resume: bool = False, show_progress: bool = Tru
     return SSLRunResult(run.out, run.position, path, last_train, last_val, resumed_from)
 
 
-def _loop(run: SSLTrainer, log: _MetricLog) -> tuple[MetricRow | None, MetricRow | None]:
+def _loop(run: SSLTrainer, log: MetricLog) -> tuple[MetricRow | None, MetricRow | None]:
     config, pos = run.config, run.position
     last_train, last_val = None, None
     bar = _progress(run, config.epochs * run.steps_per_epoch - pos.step)

@@ -127,6 +127,18 @@ def test_resume_takes_exactly_the_step_an_uninterrupted_run_takes(dataset, tmp_p
     assert steps == [1, 2, 3]  # no duplicated rows after the resume
 
 
+def test_resume_with_another_architecture_is_refused_and_an_old_run_loads_as_built(dataset, tmp_path):
+    old = dataclasses.replace(MODEL, attention_heads=0)
+    train_ff(_config(dataset, tmp_path / "run", model=old, max_steps=1), show_progress=False)
+    with pytest.raises(ValueError, match="attention_heads.*--model-attention-heads 0"):
+        train_ff(_config(dataset, tmp_path / "run", max_steps=2), resume=True, show_progress=False)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    del record["config"]["model"]["attention_heads"]  # a run recorded before the field existed
+    (tmp_path / "run" / "config.json").write_text(json.dumps(record))
+    model, config = load_ff_run(tmp_path / "run")
+    assert config.model == old and len(model.unet.middle.body) == 6  # one residual block, no attention
+
+
 def test_a_run_logs_steps_validations_and_provenance(dataset, tmp_path):
     result = train_ff(_config(dataset, tmp_path / "run", steps=5), show_progress=False)
     with open(tmp_path / "run" / "metrics.csv") as f:
