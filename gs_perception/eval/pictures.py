@@ -128,3 +128,46 @@ def comparison_sheet(
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
+
+
+def image_grid(
+    rows: list[list[torch.Tensor]],
+    column_titles: list[str],
+    row_titles: list[str],
+    path: str | Path,
+    scale: int = 2,
+) -> Path:
+    """Equal-sized images in a grid: a title over each column, and each row under its own caption line.
+
+    Args:
+        rows: Per row, [H, W, 3] images in [0, 1], all of one size and as many as ``column_titles``.
+        column_titles: One short title per column.
+        row_titles: One caption per row.
+        path: Output PNG.
+        scale: Nearest-neighbour upscaling, so small renders stay legible.
+
+    Returns:
+        ``path``.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    if not rows or len(rows) != len(row_titles) or any(len(r) != len(column_titles) for r in rows):
+        raise ValueError("need one title per row and per column, and at least one row")
+    font = ImageFont.load_default(size=12)
+    h, w = rows[0][0].shape[0] * scale, rows[0][0].shape[1] * scale
+    bar, gap = 18, 2
+    sheet = Image.new("RGB", (len(column_titles) * (w + gap), bar + len(rows) * (bar + h + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, title in enumerate(column_titles):
+        draw.text((k * (w + gap) + 2, 3), title, fill="black", font=font)
+    for r, (images, caption) in enumerate(zip(rows, row_titles)):
+        y = bar + r * (bar + h + gap)
+        draw.text((2, y + 3), caption, fill="dimgray", font=font)
+        for k, image in enumerate(images):
+            pixels = (image.detach().cpu().clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+            tile = Image.fromarray(pixels).resize((w, h), Image.NEAREST)
+            sheet.paste(tile, (k * (w + gap), y + bar))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path

@@ -42,6 +42,7 @@ from ..eval.tables import markdown_table
 from ..provenance import provenance
 from .feedforward import load_ff_run
 from .ff_data import ObjectViews, Views, load_objects
+from .ff_figures import curve_plot, prediction_gallery
 from .ff_loss import predict_object
 
 
@@ -70,6 +71,9 @@ class FFEvalConfig:
     fit: FitConfig = FitConfig(sh_degree=0, reset_every=1_000_000)
     """The per-object fitter (SH degree 0 as the prediction; no opacity reset, which would erase a
     prediction's opacities). Its init settings shape the random start."""
+    gallery_objects: int = 6
+    """Objects drawn in gallery.png (input view, held-out targets, and the renders of the predictions from
+    the fewest and the most input views), evenly spaced over the scored ones (0: no gallery)."""
     probe: bool = True
     """Score the downstream class probe."""
     probe_opacity: float = 0.3
@@ -134,6 +138,7 @@ class FFEvalResult:
     results_md: Path
     metrics_json: Path
     plot: Path | None
+    gallery: Path | None
 
 
 class _Context:
@@ -318,7 +323,8 @@ def evaluate_ff(config: FFEvalConfig) -> FFEvalResult:
     views = _view_counts(ctx, clouds)
     curve = _curve(ctx) if config.curve_objects and config.curve_steps else []
     probes = _probes(ctx, clouds) if config.probe else []
-    plot = _plot(curve, out / "curve.png") if curve else None
+    plot = curve_plot(curve, out / "curve.png") if curve else None
+    gallery = prediction_gallery(ctx, clouds, out / "gallery.png") if config.gallery_objects else None
     record = {
         "config": json.loads(json.dumps(dataclasses.asdict(config))),
         "run_config": json.loads(json.dumps(dataclasses.asdict(ctx.train_config))),
@@ -331,7 +337,7 @@ def evaluate_ff(config: FFEvalConfig) -> FFEvalResult:
     metrics.write_text(json.dumps(record, indent=2) + "\n")
     results = out / "results.md"
     results.write_text(_markdown(config, ctx, views, curve, probes))
-    return FFEvalResult(views, curve, probes, results, metrics, plot)
+    return FFEvalResult(views, curve, probes, results, metrics, plot, gallery)
 
 
 def _markdown(config: FFEvalConfig, ctx: _Context, views, curve, probes) -> str:
@@ -364,25 +370,3 @@ def _markdown(config: FFEvalConfig, ctx: _Context, views, curve, probes) -> str:
             markdown_table(["trained on", "scored on", "accuracy"], rows),
         ]
     return "\n".join(parts) + "\n"
-
-
-def _plot(curve: list[CurvePoint], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for n in sorted({p.input_views for p in curve}):
-        for start, style in (("random", "--"), ("prediction", "-")):
-            pts = sorted((p.seconds, p.psnr) for p in curve if p.input_views == n and p.start == start)
-            ax.plot(*zip(*pts), style, marker="o", label=f"{n} view(s), from {start}")
-    ax.set_xscale("log")
-    ax.set_xlabel("wall time per object (s)")
-    ax.set_ylabel("held-out PSNR (dB)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -8,8 +8,10 @@ import dataclasses
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from gs_perception.cli import main
 from gs_perception.core.cameras import backproject_depth
@@ -209,7 +211,7 @@ def test_eval_ff_scores_the_prediction_it_renders(dataset, tmp_path):
     result = evaluate_ff(config)
     model, _ = load_ff_run(run.out)
     objects = load_objects(dataset, "test")
-    scores = []
+    scores, renders = [], []
     for obj in range(len(objects)):
         order = torch.randperm(6, generator=seeded_generator(0, obj))
         with torch.no_grad():
@@ -217,4 +219,13 @@ def test_eval_ff_scores_the_prediction_it_renders(dataset, tmp_path):
         held_out = objects.views(obj, range(2), held_out=True)
         images = render_at_views(cloud, held_out.fit_views())
         scores.append(sum(float(psnr(p, t)) for p, t in zip(images, held_out.rgb)) / 2)
+        renders.append(images)
     assert result.views[0].psnr == pytest.approx(sum(scores) / len(scores), abs=1e-4)
+    # gallery.png: per object a row of input | 2 held-out targets | the 2 renders (16² tiles shown at 32²)
+    gallery = np.asarray(Image.open(result.gallery).convert("RGB"))
+    assert gallery.shape == (18 + 2 * (18 + 32 + 2), 5 * (32 + 2), 3)
+    for obj, images in enumerate(renders):
+        y, x = 18 + obj * 52 + 18, 3 * 34
+        tile = gallery[y : y + 32 : 2, x : x + 32 : 2]
+        expected = (images[0].numpy() * 255.0 + 0.5).astype(np.uint8)
+        assert np.abs(tile.astype(int) - expected).max() <= 1
