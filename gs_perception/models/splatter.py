@@ -45,7 +45,7 @@ _COLOUR_CLAMP = 0.02  # the colour skip takes logit(pixel): keep it finite on pu
 
 @dataclass(frozen=True)
 class SplatterConfig:
-    """Architecture and output parameterisation of the feed-forward predictor (CPU-sized: 0.9 M parameters,
+    """Architecture and output parameterisation of the feed-forward predictor (CPU-sized: 1.27 M parameters,
     about 10 ms per 64² view on one core; benchmarks/bench_feedforward.py)."""
 
     channels: tuple[int, ...] = (16, 32, 64, 128)

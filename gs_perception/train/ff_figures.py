@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from ..core.fit import render_at_views
 from ..eval.pictures import image_grid
-
-if TYPE_CHECKING:
-    from .ff_eval import CurvePoint, _Context
+from .ff_data import ObjectViews, Views
 
 
-def prediction_gallery(ctx: _Context, clouds: dict, path: Path) -> Path:
+class GallerySource(Protocol):
+    """What the gallery needs of eval-ff's context (its config, objects and view choice)."""
+
+    config: Any
+    objects: ObjectViews
+
+    def inputs(self, obj: int, count: int) -> Views: ...
+
+    def held_out(self, obj: int) -> Views: ...
+
+
+def prediction_gallery(ctx: GallerySource, clouds: dict, path: Path) -> Path:
     """gallery.png: per object (evenly spaced, ``gallery_objects``), its first input view, the held-out
     targets, and the predictions from the fewest and the most input views rendered there.
 
@@ -41,8 +51,9 @@ def prediction_gallery(ctx: _Context, clouds: dict, path: Path) -> Path:
     return image_grid(rows, titles, captions, path)
 
 
-def curve_plot(curve: list[CurvePoint], path: Path) -> Path:
-    """curve.png: held-out PSNR against wall time per object, from a random start and from the prediction."""
+def curve_plot(curve: Sequence[Any], path: Path) -> Path:
+    """curve.png: held-out PSNR against wall time per object, from a random start and from the prediction
+    (``curve``: eval-ff's ``CurvePoint`` rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
