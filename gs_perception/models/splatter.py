@@ -175,6 +175,33 @@ def depth_range_around(T_world_cam: Tensor, centre: Tensor, radius: float, min_n
     return torch.stack([near, torch.maximum(z + radius, near + min_near)], dim=-1)
 
 
+def ball_in_view(K: Tensor, T_world_cam: Tensor, centre: Tensor, radius: float) -> tuple[Tensor, Tensor]:
+    """Where, and how large, cameras see a ball of ``radius`` around ``centre``: the framing that the
+    predictor file records (``PredictorInfo.ball_fraction``) and the online proposer reproduces.
+
+    Args:
+        K: [B, 3, 3] intrinsics.
+        T_world_cam: [B, 4, 4] camera→world, OpenCV axes.
+        centre: [3] the ball's centre, world frame.
+        radius: The ball's radius (metres).
+
+    Returns:
+        uv: [B, 2] the centre's pixel coordinates (pixel (u, v)'s centre at (u + 0.5, v + 0.5)).
+        rho: [B] the ball's projected radius in pixels, ``sqrt(fx·fy)·radius / z`` at the centre's z-depth
+            (z kept ≥ radius/1000, so a centre behind the camera gives a huge ball, not a negative one).
+    """
+    R, t = T_world_cam[:, :3, :3], T_world_cam[:, :3, 3]
+    p = ((centre.to(t) - t)[:, None, :] @ R)[:, 0]  # camera frame: Rᵀ (c - t)
+    z = p[:, 2].clamp_min(1e-3 * radius)
+    uv = torch.stack([K[:, 0, 0] * p[:, 0] / z + K[:, 0, 2], K[:, 1, 1] * p[:, 1] / z + K[:, 1, 2]], -1)
+    return uv, torch.sqrt(K[:, 0, 0] * K[:, 1, 1]) * radius / z
+
+
+LEGACY_FIELDS = {"attention_heads": 0}
+""":class:`SplatterConfig` fields that records (predictor files, run folders) written before them lack, with
+the value those models were built with."""
+
+
 def decode_pixels(
     raw: Tensor, images: Tensor, K: Tensor, depth_range: Tensor, config: SplatterConfig
 ) -> ViewGaussians:
@@ -328,9 +355,11 @@ class SplatterImage(nn.Module):
 
 __all__ = [
     "HEAD_CHANNELS",
+    "LEGACY_FIELDS",
     "SplatterConfig",
     "SplatterImage",
     "ViewGaussians",
+    "ball_in_view",
     "decode_pixels",
     "depth_range_around",
     "pixel_rays",

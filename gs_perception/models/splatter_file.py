@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..config import override_dataclass
-from .splatter import SplatterConfig, SplatterImage
+from .splatter import LEGACY_FIELDS, SplatterConfig, SplatterImage
 
 FORMAT = "gs_perception.splatter_predictor/1"
 
@@ -77,8 +77,7 @@ def load_predictor(
         raise ValueError(f"{path}: not a readable predictor file ({error})") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a predictor file (expected format {FORMAT!r})")
-    # Files written before the U-Net had attention lack its field, and were built without it.
-    config = override_dataclass(SplatterConfig(), {"attention_heads": 0, **payload["config"]}, str(path))
+    config = override_dataclass(SplatterConfig(), {**LEGACY_FIELDS, **payload["config"]}, str(path))
     info = payload["info"]
     info = PredictorInfo(
         tuple(info["image_size"]),

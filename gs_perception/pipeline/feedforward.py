@@ -32,7 +32,7 @@ from torch import Tensor
 from ..core.choices import check_choices
 from ..core.memory.keyframes import Keyframe
 from ..core.memory.proposals import Proposal
-from ..models.splatter import depth_range_around
+from ..models.splatter import ball_in_view, depth_range_around
 from ..models.splatter_file import PredictorInfo, load_predictor
 
 
@@ -116,11 +116,8 @@ def object_window(
     Args:
         K: [3, 3] keyframe intrinsics. T_world_cam: [4, 4] camera→world (OpenCV axes). centre: [3].
     """
-    R, t = T_world_cam[:3, :3], T_world_cam[:3, 3]
-    p = R.T @ (centre.to(t) - t)  # camera frame
-    z = float(p[2].clamp_min(1e-3 * radius))
-    u, v = float(K[0, 0] * p[0] / z + K[0, 2]), float(K[1, 1] * p[1] / z + K[1, 2])
-    rho = float(torch.sqrt(K[0, 0] * K[1, 1])) * radius / z  # the ball's projected radius, keyframe pixels
+    uv, rho = ball_in_view(K[None], T_world_cam[None], centre, radius)
+    (u, v), rho = uv[0].tolist(), float(rho[0])  # rho: the ball's projected radius, keyframe pixels
     width, height = info.image_size
     scale = info.ball_fraction * 0.5 * min(width, height) / rho
     return Window(u - 0.5 * width / scale, v - 0.5 * height / scale, scale, width, height)

@@ -38,7 +38,7 @@ from ..config import override_dataclass
 from ..core.choices import check_choices
 from ..core.render import RenderConfig
 from ..core.runtime import resolve_device, seeded_generator
-from ..models.splatter import SplatterConfig, SplatterImage
+from ..models.splatter import LEGACY_FIELDS, SplatterConfig, SplatterImage
 from ..models.splatter_file import PredictorInfo, save_predictor
 from ..provenance import provenance
 from .checkpoint import TrainPosition, load_checkpoint, save_checkpoint
@@ -389,8 +389,7 @@ def _check_same_model(saved: SplatterConfig, wanted: SplatterConfig, out: Path) 
 def saved_config(run: str | Path) -> FFConfig:
     """The resolved config a train-ff run folder recorded (``config.json``)."""
     saved = json.loads((Path(run) / "config.json").read_text())["config"]
-    # Runs from before the U-Net had attention lack its field, and were built without it.
-    saved["model"] = {"attention_heads": 0, **saved.get("model", {})}
+    saved["model"] = {**LEGACY_FIELDS, **saved.get("model", {})}
     return override_dataclass(FFConfig(), saved, str(run))
 
 

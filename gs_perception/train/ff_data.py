@@ -21,6 +21,7 @@ from torch import Tensor
 from ..core.fit import FitViews
 from ..data.manifest import MANIFEST_NAME, read_manifest
 from ..data.nerf_synthetic import load_nerf_synthetic
+from ..models.splatter import ball_in_view
 
 
 def dataset_background(root: str | Path) -> tuple[float, float, float]:
@@ -221,7 +222,6 @@ def draw_views(
 def ball_fraction(views: SplitViews, radius: float) -> float:
     """Mean projected radius of the ball of ``radius`` around the world origin over half the shorter image
     side, over all of ``views`` (see :class:`PredictorInfo`)."""
-    K, T = views.K.double(), views.T_world_cam.double()
-    z = -(T[..., :3, 3] * T[..., :3, 2]).sum(-1)  # the origin's z-depth: -t · z_axis
-    rho = torch.sqrt(K[..., 0, 0] * K[..., 1, 1]) * radius / z
+    K, T = views.K.double().reshape(-1, 3, 3), views.T_world_cam.double().reshape(-1, 4, 4)
+    _, rho = ball_in_view(K, T, torch.zeros(3), radius)
     return float((rho / (0.5 * min(views.rgb.shape[2:4]))).mean())
