@@ -62,7 +62,10 @@ def quat_to_rotmat(quats: Tensor) -> Tensor:
 def covariance_3d(quats: Tensor, scales: Tensor) -> Tensor:
     """World covariances Σ = R S Sᵀ Rᵀ. quats [N, 4] wxyz, scales [N, 3] (activated) → [N, 3, 3]."""
     M = quat_to_rotmat(quats) * scales[..., None, :]
-    return M @ M.transpose(-1, -2)
+    # Entry by entry on flat planes, not ``M @ Mᵀ``: on CPU a batch of 3×3 matmuls is ~10× slower.
+    m = M.reshape(-1, 9).T  # [9, N]
+    entries = [sum(m[3 * i + k] * m[3 * j + k] for k in range(3)) for i in range(3) for j in range(3)]
+    return torch.stack(entries, dim=-1).reshape(M.shape)
 
 
 def project_gaussians(
@@ -101,32 +104,40 @@ def project_gaussians(
     assert means.shape == (N, 3), means.shape
     assert covars.shape == (N, 3, 3), covars.shape
     assert viewmats.shape == (C, 4, 4) and Ks.shape == (C, 3, 3), (viewmats.shape, Ks.shape)
-    R, t = viewmats[:, None, :3, :3], viewmats[:, None, :3, 3]  # [C, 1, 3, 3], [C, 1, 3]
-    p = (R @ means[None, :, :, None])[..., 0] + t  # [C, N, 3]
-    cov_c = R @ covars[None] @ R.transpose(-1, -2)  # [C, N, 3, 3]
+    # Written out per component on [C, N] planes: batched 3×3 matmuls, or broadcasts over a last axis of
+    # 3, are ~10× slower on CPU than these flat products (gsplat's matrix-form torch code is the twin that
+    # test_render holds this to).
+    R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
+    x, y, z = means.T.unbind(0)  # [N] each
+    row = [[R[:, i, j, None] for j in range(3)] for i in range(3)]  # W's entries, [C, 1] each
+    tx, ty, tz = (row[i][0] * x + row[i][1] * y + row[i][2] * z + t[:, i, None] for i in range(3))
+    depth = tz  # [C, N] camera-frame z
 
     fx, fy = Ks[:, 0, 0, None], Ks[:, 1, 1, None]  # [C, 1]
     cx, cy = Ks[:, 0, 2, None], Ks[:, 1, 2, None]
-    tx, ty, tz = p.unbind(-1)
     # Culled Gaussians near z = 0 would give 0·inf = NaN gradients; divide them by 1 instead (gsplat: 0).
     tz = torch.where(tz > near_plane, tz, torch.ones_like(tz))
     # gsplat clamps the Jacobian's evaluation point to 1.3× the half-FOV so off-screen splats stay sane.
     tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
     u = (tx / tz).clamp(-(cx / fx + 0.3 * tan_x), (width - cx) / fx + 0.3 * tan_x)
     v = (ty / tz).clamp(-(cy / fy + 0.3 * tan_y), (height - cy) / fy + 0.3 * tan_y)
-    zero = torch.zeros_like(tz)
-    J = torch.stack([fx / tz, zero, -fx * u / tz, zero, fy / tz, -fy * v / tz], dim=-1).reshape(C, N, 2, 3)
-    cov2d = J @ cov_c @ J.transpose(-1, -2)
-    cov2d = cov2d + eps2d * torch.eye(2, dtype=cov2d.dtype, device=cov2d.device)
+    # The two rows of J·W, J = [[fx/z, 0, -fx·u/z], [0, fy/z, -fy·v/z]]; then J W Σ Wᵀ Jᵀ entry by entry.
+    jw0 = [fx / tz * (row[0][k] - u * row[2][k]) for k in range(3)]
+    jw1 = [fy / tz * (row[1][k] - v * row[2][k]) for k in range(3)]
+    sigma = covars.reshape(N, 9).T  # [9, N]: row-major entries of Σ
+    s0 = [sum(sigma[3 * i + k] * jw0[k] for k in range(3)) for i in range(3)]  # Σ·(JW)₀ᵀ
+    s1 = [sum(sigma[3 * i + k] * jw1[k] for k in range(3)) for i in range(3)]
+    a = sum(jw0[i] * s0[i] for i in range(3)) + eps2d
+    b = sum(jw0[i] * s1[i] for i in range(3))
+    c = sum(jw1[i] * s1[i] for i in range(3)) + eps2d
 
-    a, b, c = cov2d[..., 0, 0], 0.5 * (cov2d[..., 0, 1] + cov2d[..., 1, 0]), cov2d[..., 1, 1]
     det = (a * c - b * b).clamp_min(1e-10)
     conics = torch.stack([c / det, -b / det, a / det], dim=-1)
     means2d = torch.stack([fx * tx / tz + cx, fy * ty / tz + cy], dim=-1)
 
     with torch.no_grad():
         extend = torch.full_like(a, 3.33)
-        ok = (a * c - b * b > 0) & (p[..., 2] > near_plane) & (p[..., 2] < far_plane)
+        ok = (a * c - b * b > 0) & (depth > near_plane) & (depth < far_plane)
         if opacities is not None:
             op = opacities.detach()[None].expand_as(a)
             ok &= op >= alpha_min
@@ -136,4 +147,4 @@ def project_gaussians(
         ok &= (means2d[..., 0] + radii[..., 0] > 0) & (means2d[..., 0] - radii[..., 0] < width)
         ok &= (means2d[..., 1] + radii[..., 1] > 0) & (means2d[..., 1] - radii[..., 1] < height)
         radii = torch.where(ok[..., None], radii, torch.zeros_like(radii)).to(torch.int32)
-    return Projection(means2d=means2d, conics=conics, depths=p[..., 2], radii=radii)
+    return Projection(means2d=means2d, conics=conics, depths=depth, radii=radii)
