@@ -10,7 +10,9 @@ defaults (4 objects, 1 input view, 3 target views rendered with the C++ kernel, 
     GS_PERCEPTION_THREADS=2 python benchmarks/bench_feedforward.py [--size 64] [--repeats 20] [--run RUN]
 
 Set GS_PERCEPTION_THREADS to the largest count measured (OpenMP keeps the thread pool it starts with); on a
-loaded machine the two-thread figures collapse (docs/benchmarks.md, "CPU threads").
+loaded machine the two-thread figures collapse (docs/benchmarks.md, "CPU threads"). With more than one
+thread the project's CLI defaults to sleeping OpenMP workers (OMP_WAIT_POLICY=PASSIVE), which costs a
+training step ~1.7× on an idle machine; set OMP_WAIT_POLICY=ACTIVE there to measure what train-ff gets.
 """
 
 from __future__ import annotations
@@ -79,7 +81,11 @@ def main() -> None:
     print(
         f"torch {torch.__version__}; U-Net {config.channels}, {params / 1e6:.2f} M parameters; {args.size}²"
     )
-    print(f"load average {os.getloadavg()[0]:.2f}; threads measured up to {available}\n")
+    policy = os.environ.get("OMP_WAIT_POLICY", "(OpenMP default)")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; threads measured up to {available}; "
+        f"OMP_WAIT_POLICY {policy}\n"
+    )
     print("| threads | 1 view (ms/view) | 4 views at once (ms/view) | training step (ms) |")
     print("|---|---|---|---|")
     one, four = inputs(1, args.size), inputs(4, args.size)
