@@ -59,14 +59,15 @@ class FFConfig:
     """Run folder: config.json, metrics.csv, tb/, checkpoints/."""
     model: SplatterConfig = SplatterConfig()
     """The predictor's architecture and output parameterisation."""
-    input_views: tuple[int, ...] = (1, 2)
-    """Input view counts; each step draws one of them for all its objects (multi-view fusion is trained
-    with the counts above 1)."""
+    input_views: tuple[int, ...] = (1, 1, 1, 2)
+    """Input view counts; each step draws one of them, uniformly, for all its objects, so a repeated count
+    weighs more. Multi-view fusion is trained with the counts above 1; a single-view step costs a little over
+    half a 2-view one, so the default's three single-view steps in four buy more steps in the same time."""
     target_views: int = 3
     """Other views of the same object each prediction is rendered at and compared with."""
     batch_size: int = 4
     """Objects per step."""
-    steps: int = 20000
+    steps: int = 24000
     """Optimiser steps in total (the learning-rate schedule spans them)."""
     max_steps: int = 0
     """Stop after this many steps in total (0: run all steps); a later --resume continues."""
