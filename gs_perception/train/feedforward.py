@@ -61,8 +61,9 @@ class FFConfig:
     """The predictor's architecture and output parameterisation."""
     input_views: tuple[int, ...] = (1, 1, 1, 2)
     """Input view counts; each step draws one of them, uniformly, for all its objects, so a repeated count
-    weighs more. Multi-view fusion is trained with the counts above 1; a single-view step costs a little over
-    half a 2-view one, so the default's three single-view steps in four buy more steps in the same time."""
+    weighs more. Multi-view fusion is trained with the counts above 1; a single-view step costs about two
+    thirds of a 2-view one, so the default's three single-view steps in four buy more steps in the same time
+    (and train the first glimpse most)."""
     target_views: int = 3
     """Other views of the same object each prediction is rendered at and compared with."""
     batch_size: int = 4
