@@ -177,7 +177,7 @@ def cmd_train_ff(args: argparse.Namespace) -> int:
 def cmd_eval_ff(args: argparse.Namespace) -> int:
     from .train.ff_eval import FFEvalConfig, evaluate_ff
 
-    result = evaluate_ff(config_from_args(FFEvalConfig, args))
+    result = evaluate_ff(config_from_args(FFEvalConfig, args), show_progress=True)
     print(result.results_md.read_text())
     print(f"→ {result.results_md}, {result.metrics_json}" + (f", {result.plot}" if result.plot else ""))
     return 0

@@ -144,8 +144,8 @@ class FFEvalResult:
 class _Context:
     """The model, the objects and the fitter shared by every measurement."""
 
-    def __init__(self, config: FFEvalConfig):
-        self.config = config
+    def __init__(self, config: FFEvalConfig, show_progress: bool = False):
+        self.config, self.show_progress = config, show_progress
         self.device = resolve_device(config.device)
         self.model, self.train_config = load_ff_run(config.run, self.device)
         self.dataset = config.dataset or self.train_config.dataset
@@ -153,6 +153,14 @@ class _Context:
         self.objects = load_objects(self.dataset, config.split, config.max_objects)
         if not self.objects.test.num_views:
             raise ValueError(f"{self.dataset}: the '{config.split}' objects have no held-out views")
+
+    def progress(self, items, desc: str):
+        """``items``, with a progress bar on stderr when the run shows progress (the phases take minutes)."""
+        if not self.show_progress:
+            return items
+        from tqdm import tqdm
+
+        return tqdm(items, desc=f"eval-ff: {desc}", unit="obj", leave=False, dynamic_ncols=True)
 
     def inputs(self, obj: int, count: int, objects: ObjectViews | None = None) -> Views:
         objects = self.objects if objects is None else objects
@@ -204,7 +212,7 @@ def _view_counts(ctx: _Context, clouds: dict) -> list[ViewCountResult]:
     results = []
     for n in ctx.config.input_views:
         scores, times = [], []
-        for obj in range(len(ctx.objects)):
+        for obj in ctx.progress(range(len(ctx.objects)), f"predict from {n} view(s)"):
             cloud, seconds = ctx.predict(ctx.inputs(obj, n))
             clouds[obj, n] = cloud
             scores.append(ctx.score(cloud, obj))
@@ -237,7 +245,7 @@ def _fitter_at(ctx: _Context, n: int, seconds: float) -> tuple[int, list, list]:
     per_step = max((t12 - t2) / 10.0, 1e-6)
     steps = max(1, int((seconds - (t2 - 2 * per_step)) / per_step))
     scores, times = [], []
-    for obj in range(len(ctx.objects)):
+    for obj in ctx.progress(range(len(ctx.objects)), f"fitter from {n} view(s), {steps} step(s)"):
         views = ctx.inputs(obj, n)
         t = time.perf_counter()
         cloud, _ = ctx.fit(views, ctx.random_start(views), steps)
@@ -252,7 +260,7 @@ def _curve(ctx: _Context) -> list[CurvePoint]:
     objects = sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)})
     for n in ctx.config.curve_views:
         rows: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
-        for obj in objects:
+        for obj in ctx.progress(objects, f"curve from {n} view(s)"):
             views = ctx.inputs(obj, n)
             predicted, t_pred = ctx.predict(views)
             random = ctx.random_start(views)
@@ -310,13 +318,15 @@ def _fitted_descriptors(ctx: _Context, split: str, ids: list[str] | None = None)
 
 
 def _predicted_descriptors(ctx: _Context, objects: ObjectViews, n: int) -> np.ndarray:
-    clouds = (ctx.predict(ctx.inputs(obj, n, objects))[0] for obj in range(len(objects)))
+    ids = ctx.progress(range(len(objects)), f"probe: predict {len(objects)} objects from {n} view(s)")
+    clouds = (ctx.predict(ctx.inputs(obj, n, objects))[0] for obj in ids)
     return np.stack([_descriptor(cloud, ctx.config.probe_opacity) for cloud in clouds])
 
 
-def evaluate_ff(config: FFEvalConfig) -> FFEvalResult:
-    """Run every measurement of the module docstring and write results.md, metrics.json and curve.png."""
-    ctx = _Context(config)
+def evaluate_ff(config: FFEvalConfig, show_progress: bool = False) -> FFEvalResult:
+    """Run every measurement of the module docstring and write results.md, metrics.json and curve.png
+    (``show_progress``: a progress bar per phase on stderr)."""
+    ctx = _Context(config, show_progress)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     clouds: dict = {}

@@ -202,13 +202,16 @@ def test_train_ff_and_eval_ff_from_the_command_line(dataset, tmp_path, capsys):
     assert (out / "curve.png").stat().st_size > 0
 
 
-def test_eval_ff_scores_the_prediction_it_renders(dataset, tmp_path):
-    """The table's PSNR is the mean over objects of the predicted cloud's PSNR at the held-out poses."""
+def test_eval_ff_scores_the_prediction_it_renders(dataset, tmp_path, capsys):
+    """The table's PSNR is the mean over objects of the predicted cloud's PSNR at the held-out poses (and
+    each phase shows its progress on stderr)."""
     run = train_ff(_config(dataset, tmp_path / "run", steps=1, val_objects=0), show_progress=False)
     config = FFEvalConfig(
         run=str(run.out), out=str(tmp_path / "eval"), input_views=(1,), curve_objects=0, probe=False
     )
-    result = evaluate_ff(config)
+    result = evaluate_ff(config, show_progress=True)
+    err = capsys.readouterr().err
+    assert "eval-ff: predict from 1 view(s)" in err and "eval-ff: fitter from 1 view(s)" in err
     model, _ = load_ff_run(run.out)
     objects = load_objects(dataset, "test")
     scores, renders = [], []
