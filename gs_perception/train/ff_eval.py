@@ -150,7 +150,7 @@ class _Context:
         self.model, self.train_config = load_ff_run(config.run, self.device)
         self.dataset = config.dataset or self.train_config.dataset
         self.radius = self.train_config.object_radius
-        self.objects = load_objects(self.dataset, config.split, config.max_objects)
+        self.objects = load_objects(self.dataset, config.split, config.max_objects, show_progress)
         if not self.objects.test.num_views:
             raise ValueError(f"{self.dataset}: the '{config.split}' objects have no held-out views")
 
@@ -295,7 +295,7 @@ def _probes(ctx: _Context, clouds: dict) -> list[ProbeResult]:
     probe = fit_linear_probe(*fitted["train"], *fitted_val, seed=config.seed)
     test_y, n_obj = scored[1], len(scored[1])
     results = [ProbeResult("fitted", "fitted", probe.accuracy(*scored), n_obj)]
-    others = {s: load_objects(ctx.dataset, s) for s in fit_splits}
+    others = {s: load_objects(ctx.dataset, s, show_progress=ctx.show_progress) for s in fit_splits}
     for n in config.input_views:
         name = f"predicted, {n} view(s)"
         test_x = np.stack([_descriptor(clouds[obj, n], config.probe_opacity) for obj in range(n_obj)])
