@@ -84,15 +84,16 @@ def project_gaussians(
     """Project 3D Gaussians into C pinhole cameras (differentiable w.r.t. means and covariances).
 
     Args:
-        means: [N, 3] world centres.
-        covars: [N, 3, 3] world covariances.
+        means: [N, 3] world centres seen by every camera, or [C, N, 3]: camera c's own N Gaussians (a
+            batch of objects rendered in one call, each at its own cameras).
+        covars: [N, 3, 3] or [C, N, 3, 3] world covariances, shaped like ``means``.
         viewmats: [C, 4, 4] world→camera transforms (OpenCV axes).
         Ks: [C, 3, 3] intrinsics.
         width, height: Image size in pixels.
         eps2d: Added to the 2D covariance's diagonal (low-pass filter; gsplat's default 0.3).
         near_plane, far_plane: Depth range kept, metres.
-        opacities: [N] activated opacities. When given (as gsplat's CUDA path does), Gaussians below
-            ``alpha_min`` are culled and the box shrinks to
+        opacities: [N] (or [C, N] with per-camera ``means``) activated opacities. When given (as gsplat's
+            CUDA path does), Gaussians below ``alpha_min`` are culled and the box shrinks to
             ``min(3.33, sqrt(2 ln(opacity / alpha_min)))·σ``, beyond which no pixel can reach
             ``alpha_min``; without them the box is 3.33σ (gsplat's torch code).
         alpha_min: The rasteriser's alpha cut-off (1/255).
@@ -100,15 +101,15 @@ def project_gaussians(
     Returns:
         A :class:`Projection`.
     """
-    N, C = means.shape[0], viewmats.shape[0]
-    assert means.shape == (N, 3), means.shape
-    assert covars.shape == (N, 3, 3), covars.shape
+    N, C = means.shape[-2], viewmats.shape[0]
+    assert means.shape in ((N, 3), (C, N, 3)), means.shape
+    assert covars.shape == means.shape[:-1] + (3, 3), covars.shape
     assert viewmats.shape == (C, 4, 4) and Ks.shape == (C, 3, 3), (viewmats.shape, Ks.shape)
     # Written out per component on [C, N] planes: batched 3×3 matmuls, or broadcasts over a last axis of
     # 3, are ~10× slower on CPU than these flat products (gsplat's matrix-form torch code is the twin that
     # test_render holds this to).
     R, t = viewmats[:, :3, :3], viewmats[:, :3, 3]
-    x, y, z = means.T.unbind(0)  # [N] each
+    x, y, z = means.unbind(-1)  # [N] (or [C, N]) each
     row = [[R[:, i, j, None] for j in range(3)] for i in range(3)]  # W's entries, [C, 1] each
     tx, ty, tz = (row[i][0] * x + row[i][1] * y + row[i][2] * z + t[:, i, None] for i in range(3))
     depth = tz  # [C, N] camera-frame z
@@ -124,7 +125,7 @@ def project_gaussians(
     # The two rows of J·W, J = [[fx/z, 0, -fx·u/z], [0, fy/z, -fy·v/z]]; then J W Σ Wᵀ Jᵀ entry by entry.
     jw0 = [fx / tz * (row[0][k] - u * row[2][k]) for k in range(3)]
     jw1 = [fy / tz * (row[1][k] - v * row[2][k]) for k in range(3)]
-    sigma = covars.reshape(N, 9).T  # [9, N]: row-major entries of Σ
+    sigma = covars.flatten(-2).movedim(-1, 0)  # [9, N] (or [9, C, N]): row-major entries of Σ
     s0 = [sum(sigma[3 * i + k] * jw0[k] for k in range(3)) for i in range(3)]  # Σ·(JW)₀ᵀ
     s1 = [sum(sigma[3 * i + k] * jw1[k] for k in range(3)) for i in range(3)]
     a = sum(jw0[i] * s0[i] for i in range(3)) + eps2d
@@ -139,7 +140,7 @@ def project_gaussians(
         extend = torch.full_like(a, 3.33)
         ok = (a * c - b * b > 0) & (depth > near_plane) & (depth < far_plane)
         if opacities is not None:
-            op = opacities.detach()[None].expand_as(a)
+            op = opacities.detach().expand_as(a)
             ok &= op >= alpha_min
             ratio = (op / alpha_min).clamp_min(1.0)
             extend = torch.minimum(extend, torch.sqrt(2.0 * torch.log(ratio)))

@@ -12,7 +12,7 @@ from torch import Tensor
 from ..core.cameras import viewmat_from_pose
 from ..core.choices import check_choices
 from ..core.metrics import psnr, ssim
-from ..core.render import render
+from ..core.render import render_batch
 from ..models.splatter import SplatterImage, ViewGaussians, depth_range_around, pixel_rays
 from .ff_data import Views
 
@@ -86,37 +86,48 @@ def ff_loss(
     Returns:
         The loss averaged over objects, with its terms and the renders' mean PSNR and SSIM.
     """
-    terms: dict[str, list] = {k: [] for k in ("loss", "image", "alpha", "surface", "psnr", "ssim")}
-    for gaussians, inputs, targets in batch:
-        device = gaussians.means.device
-        width, height = targets.size
-        out = render(
-            gaussians.cloud(),
-            viewmat_from_pose(targets.T_world_cam.to(device)),
-            targets.K.to(device),
-            width,
-            height,
-            backgrounds=targets.background.to(device),
-            backend=backend,
-        )
-        rgb = targets.rgb.to(device)
-        similarity = ssim(out.colors, rgb)
-        error = out.colors - rgb
+    gaussians = [g for g, _, _ in batch]
+    device = gaussians[0].means.device
+    targets = [t for _, _, t in batch]
+    width, height = targets[0].size
+    out = render_batch(
+        [g.cloud() for g in gaussians],
+        viewmat_from_pose(torch.stack([t.T_world_cam for t in targets]).to(device)),
+        torch.stack([t.K for t in targets]).to(device),
+        width,
+        height,
+        backgrounds=torch.stack([t.background.expand(len(t.K), 3) for t in targets]).to(device),
+        backend=backend,
+    )  # all objects in one render: the same images as one render each, in a fraction of the time
+    B = len(batch)
+    colors, rgb = out.colors.unflatten(0, (B, -1)), torch.stack([t.rgb for t in targets]).to(device)
+    alphas = out.alphas[..., 0].unflatten(0, (B, -1))
+    image, similarity, alpha = [], [], []
+    for b, target in enumerate(targets):
+        similarity.append(ssim(colors[b], rgb[b]))
+        error = colors[b] - rgb[b]
         pixel = error.square().mean() if config.image_loss == "l2" else error.abs().mean()
-        image = (1 - config.ssim_lambda) * pixel + config.ssim_lambda * (1 - similarity)
-        alpha = (out.alphas[..., 0] - targets.alpha.to(device)).abs().mean()
-        surface = torch.zeros((), device=device)
-        if inputs.depth is not None:
-            covered = (
-                ((inputs.alpha > 0.5) & (inputs.depth > 0)).reshape(inputs.depth.shape[0], -1).to(device)
-            )
-            if covered.any():
-                front = gaussians.means[:, : covered.shape[1]]  # the front layer: what each pixel sees
-                error = (front - surface_points(inputs).to(device)).abs().sum(-1)
-                surface = error[covered].mean() / radius
-        terms["loss"].append(image + config.alpha_weight * alpha + config.surface_weight * surface)
-        for name, value in (("image", image), ("alpha", alpha), ("surface", surface), ("ssim", similarity)):
-            terms[name].append(float(value.detach()))
-        terms["psnr"].append(float(psnr(out.colors.detach().clamp(0, 1), rgb)))
-    mean = {k: sum(v) / len(v) for k, v in terms.items() if k != "loss"}
-    return RenderLoss(torch.stack(terms["loss"]).mean(), **mean)
+        image.append((1 - config.ssim_lambda) * pixel + config.ssim_lambda * (1 - similarity[b]))
+        alpha.append((alphas[b] - target.alpha.to(device)).abs().mean())
+    surface = [_surface_term(g, inputs, radius) for g, inputs, _ in batch]
+    losses = [
+        i + config.alpha_weight * a + config.surface_weight * s for i, a, s in zip(image, alpha, surface)
+    ]
+    mean = lambda values: sum(float(v.detach()) for v in values) / B  # noqa: E731
+    psnrs = [psnr(colors[b].detach().clamp(0, 1), rgb[b]) for b in range(B)]
+    return RenderLoss(
+        torch.stack(losses).mean(), mean(image), mean(alpha), mean(surface), mean(psnrs), mean(similarity)
+    )
+
+
+def _surface_term(gaussians: ViewGaussians, inputs: Views, radius: float) -> Tensor:
+    """Mean distance (object radii) of covered input pixels' front Gaussians from their surface points."""
+    device = gaussians.means.device
+    if inputs.depth is None:
+        return torch.zeros((), device=device)
+    covered = ((inputs.alpha > 0.5) & (inputs.depth > 0)).reshape(inputs.depth.shape[0], -1).to(device)
+    if not covered.any():
+        return torch.zeros((), device=device)
+    front = gaussians.means[:, : covered.shape[1]]  # the front layer: what each pixel sees
+    error = (front - surface_points(inputs).to(device)).abs().sum(-1)
+    return error[covered].mean() / radius
