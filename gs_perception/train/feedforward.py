@@ -68,7 +68,7 @@ class FFConfig:
     """Other views of the same object each prediction is rendered at and compared with."""
     batch_size: int = 4
     """Objects per step."""
-    steps: int = 28000
+    steps: int = 26000
     """Optimiser steps in total (the learning-rate schedule spans them)."""
     max_steps: int = 0
     """Stop after this many steps in total (0: run all steps); a later --resume continues."""
