@@ -33,6 +33,8 @@ from .rasterize_reference import rasterize_dense
 from .sh import eval_sh
 
 BACKENDS = ("auto", "gsplat", "torch", "dense", "cpp")
+PARAMETERS = ("means", "log_scales", "quats", "opacity_logits", "sh")
+"""The raw parameters of a :class:`GaussianCloud`."""
 
 
 @dataclass(frozen=True)
@@ -209,15 +211,18 @@ def render_batch(
                    None if backgrounds is None else backgrounds[b * C : (b + 1) * C], which, config)
             for b, cloud in enumerate(clouds)
         ])  # fmt: skip
-    per_camera = lambda t: t[:, None].expand(B, C, *t.shape[1:]).reshape(B * C, *t.shape[1:])  # noqa: E731
-    stack = lambda name: torch.stack([getattr(cloud, name) for cloud in clouds])  # noqa: E731
-    covars = covariance_3d(
-        stack("quats"), torch.exp(stack("log_scales"))
-    )  # once per Gaussian, not per camera
+
+    def per_camera(name: str) -> Tensor:  # [B·C, N, ...]: each camera gets its own cloud's Gaussians
+        return stacked[name][:, None].expand(B, C, *stacked[name].shape[1:]).flatten(0, 1)
+
+    stacked = {name: torch.stack([getattr(cloud, name) for cloud in clouds]) for name in PARAMETERS}
+    # covariances and activations once per Gaussian, not per camera
+    stacked["covars"] = covariance_3d(stacked["quats"], torch.exp(stacked["log_scales"]))
+    stacked["opacities"] = torch.sigmoid(stacked["opacity_logits"])
     return _render_projected(
-        per_camera(stack("means")), per_camera(covars), per_camera(torch.sigmoid(stack("opacity_logits"))),
-        per_camera(stack("sh")), clouds[0].sh_degree, viewmats.reshape(B * C, 4, 4), Ks.reshape(B * C, 3, 3),
-        width, height, backgrounds, which, config,
+        per_camera("means"), per_camera("covars"), per_camera("opacities"), per_camera("sh"),
+        clouds[0].sh_degree, viewmats.flatten(0, 1), Ks.flatten(0, 1), width, height, backgrounds, which,
+        config,
     )  # fmt: skip
 
 
@@ -259,12 +264,12 @@ def _render_projected(
 
 
 def _concat(outs: list[RenderOutput]) -> RenderOutput:
-    cat = lambda name: torch.cat([getattr(out, name) for out in outs])  # noqa: E731
-    first = outs[0]
-    return RenderOutput(
-        cat("colors"), cat("alphas"), cat("depths"), cat("means2d"), cat("radii"), first.width, first.height,
-        first.backend,
-    )  # fmt: skip
+    """Renders of several clouds as one output, camera after camera."""
+    joined = {
+        f: torch.cat([getattr(o, f) for o in outs])
+        for f in ("colors", "alphas", "depths", "means2d", "radii")
+    }
+    return RenderOutput(**joined, width=outs[0].width, height=outs[0].height, backend=outs[0].backend)
 
 
 def _render_gsplat(
