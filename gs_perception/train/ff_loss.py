@@ -78,7 +78,8 @@ def ff_loss(
 
     Args:
         batch: Per object: its input views' Gaussians (world frame), the input views (their depth and
-            alpha feed the surface term) and the target views (rgb on the background, alpha).
+            alpha feed the surface term) and the target views (rgb on the background, alpha). Every
+            object has as many inputs and as many targets as the others: all are rendered in one call.
         config: Loss terms and weights.
         radius: The objects' bounding radius (the surface term is in these units).
         backend: Concrete render backend.
@@ -113,11 +114,19 @@ def ff_loss(
     losses = [
         i + config.alpha_weight * a + config.surface_weight * s for i, a, s in zip(image, alpha, surface)
     ]
-    mean = lambda values: sum(float(v.detach()) for v in values) / B  # noqa: E731
     psnrs = [psnr(colors[b].detach().clamp(0, 1), rgb[b]) for b in range(B)]
     return RenderLoss(
-        torch.stack(losses).mean(), mean(image), mean(alpha), mean(surface), mean(psnrs), mean(similarity)
+        torch.stack(losses).mean(),
+        _mean(image),
+        _mean(alpha),
+        _mean(surface),
+        _mean(psnrs),
+        _mean(similarity),
     )
+
+
+def _mean(values: list[Tensor]) -> float:
+    return sum(float(v.detach()) for v in values) / len(values)
 
 
 def _surface_term(gaussians: ViewGaussians, inputs: Views, radius: float) -> Tensor:
