@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import torch
@@ -33,8 +33,6 @@ from .rasterize_reference import rasterize_dense
 from .sh import eval_sh
 
 BACKENDS = ("auto", "gsplat", "torch", "dense", "cpp")
-PARAMETERS = ("means", "log_scales", "quats", "opacity_logits", "sh")
-"""The raw parameters of a :class:`GaussianCloud`."""
 
 
 @dataclass(frozen=True)
@@ -212,13 +210,16 @@ def render_batch(
             for b, cloud in enumerate(clouds)
         ])  # fmt: skip
 
-    def per_camera(name: str) -> Tensor:  # [B·C, N, ...]: each camera gets its own cloud's Gaussians
-        return stacked[name][:, None].expand(B, C, *stacked[name].shape[1:]).flatten(0, 1)
-
-    stacked = {name: torch.stack([getattr(cloud, name) for cloud in clouds]) for name in PARAMETERS}
+    stacked = {
+        f.name: torch.stack([getattr(cloud, f.name) for cloud in clouds]) for f in fields(GaussianCloud)
+    }
     # covariances and activations once per Gaussian, not per camera
     stacked["covars"] = covariance_3d(stacked["quats"], torch.exp(stacked["log_scales"]))
     stacked["opacities"] = torch.sigmoid(stacked["opacity_logits"])
+
+    def per_camera(name: str) -> Tensor:  # [B·C, N, ...]: each camera gets its own cloud's Gaussians
+        return stacked[name][:, None].expand(B, C, *stacked[name].shape[1:]).flatten(0, 1)
+
     return _render_projected(
         per_camera("means"), per_camera("covars"), per_camera("opacities"), per_camera("sh"),
         clouds[0].sh_degree, viewmats.flatten(0, 1), Ks.flatten(0, 1), width, height, backgrounds, which,

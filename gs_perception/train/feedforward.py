@@ -171,7 +171,7 @@ class FFTrainer:
             raise ValueError(f"{config.dataset}: {len(self.train_set)} train objects < batch_size")
         self.val_set = _val_split(config)
         self.model = SplatterImage(config.model).to(self.device)
-        # fused: one kernel over all 108 parameter tensors instead of a handful of small ops each
+        # fused: one kernel over every parameter tensor instead of a handful of small ops each
         self.optimiser = torch.optim.Adam(
             self.model.parameters(), config.lr, weight_decay=config.weight_decay, fused=True
         )
